@@ -1,0 +1,3 @@
+"""beampipe-provider: CASDA deposits -> tracked, reproducible DALiuGE runs on Slurm, from Airflow."""
+
+__version__ = "0.1.0"
