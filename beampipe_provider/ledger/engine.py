@@ -57,3 +57,29 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def ledger_url(
+    dialect: str,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    login: str | None = None,
+    password: str | None = None,
+    database: str | None = None,
+    sslmode: str | None = None,
+) -> URL:
+    """Build the ledger URL from connection parts. For SQLite, `database` is the file path (default when empty)."""
+    if dialect == "sqlite":
+        return make_url(f"sqlite:///{database}") if database else make_url(default_ledger_url())
+    if dialect != "postgresql":
+        raise ValueError(f"ledger dialect {dialect!r} is not supported: use 'postgresql' or 'sqlite'")
+    return URL.create(
+        "postgresql+psycopg",
+        username=login or None,
+        password=password or None,
+        host=host or None,
+        port=port or None,
+        database=database or None,
+        query={"sslmode": sslmode} if sslmode else {},
+    )

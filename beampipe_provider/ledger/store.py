@@ -624,6 +624,17 @@ class LedgerStore:
             )
             return self._get_run(conn, run_key)
 
+    def resolve_run_key(self, prefix: str) -> str:
+        """A full run key from a unique prefix of at least 8 characters (listings show 12)."""
+        if len(prefix) < 8:
+            raise ValueError(f"run key prefix {prefix!r} is too short: give at least 8 characters")
+        query = sa.select(runs.c.run_key).where(runs.c.run_key.startswith(prefix, autoescape=True)).limit(2)
+        with self._begin() as conn:
+            keys: list[str] = list(conn.execute(query).scalars())
+        if len(keys) != 1:
+            raise UnknownRun(prefix) if not keys else ValueError(f"run key prefix {prefix!r} is ambiguous")
+        return keys[0]
+
     def get_run(self, run_key: str) -> Run:
         with self._begin() as conn:
             return self._get_run(conn, run_key)

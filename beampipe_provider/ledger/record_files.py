@@ -1,0 +1,196 @@
+"""Files operators hand to the ledger: source lists (CSV or JSON) and dataset lists (JSON).
+
+A bad file is rejected whole, with every bad line or entry named (where, field, reason): nothing half-imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from beampipe_provider.ledger.records import DatasetRecord, SourceId, SourceRecord
+
+# Column names are matched case-insensitively; aliases accept the WALLABY target list (Name, RA, Dec, Vsys) as is.
+COLUMN_ALIASES = {
+    "source_id": "source_id",
+    "name": "source_id",
+    "enabled": "enabled",
+    "ra": "ra",
+    "dec": "dec",
+    "vsys": "vsys_kms",
+    "vsys_kms": "vsys_kms",
+    "description": "description",
+}
+
+_RA = re.compile(r"(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)")
+_DEC = re.compile(r"([+-]?)(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)")
+
+
+def _sexagesimal_or_degrees(value: str, pattern: re.Pattern[str], first_max: int, degrees: tuple[float, float]) -> str:
+    if match := pattern.fullmatch(value):
+        *_, first, minutes, seconds = match.groups()
+        if int(first) > first_max or int(minutes) >= 60 or float(seconds) >= 60:
+            raise ValueError(f"{value!r} is out of range")
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is neither sexagesimal nor decimal degrees") from None
+    if not degrees[0] <= number <= degrees[1]:
+        raise ValueError(f"{value!r} is outside {degrees[0]}..{degrees[1]} degrees")
+    return value
+
+
+class SourceRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    source_id: SourceId
+    enabled: bool = True
+    ra: str | None = None
+    dec: str | None = None
+    vsys_kms: float | None = Field(default=None, ge=-1000, le=100_000)
+    description: str | None = Field(default=None, max_length=1000)
+
+    @field_validator("ra")
+    @classmethod
+    def _ra(cls, value: str | None) -> str | None:
+        return None if value is None else _sexagesimal_or_degrees(value, _RA, 23, (0.0, 360.0))
+
+    @field_validator("dec")
+    @classmethod
+    def _dec(cls, value: str | None) -> str | None:
+        return None if value is None else _sexagesimal_or_degrees(value, _DEC, 90, (-90.0, 90.0))
+
+    def to_record(self) -> SourceRecord:
+        meta = self.model_dump(exclude={"source_id", "enabled"}, exclude_none=True)
+        return SourceRecord(source_id=self.source_id, enabled=self.enabled, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str  # "line 7" for CSV, "entry 3" for JSON
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}, {self.field}: {self.reason}"
+
+
+class RecordFileError(ValueError):
+    def __init__(self, name: str, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{name}: {len(problems)} problem(s), nothing imported:\n{lines}")
+
+
+def load_source_list(path: str | Path) -> list[SourceRecord]:
+    path = Path(path)
+    text = path.read_text(encoding="utf-8-sig")
+    return parse_source_list(text, name=str(path), fmt="json" if path.suffix.lower() == ".json" else "csv")
+
+
+def parse_source_list(text: str, *, name: str, fmt: str) -> list[SourceRecord]:
+    problems: list[Problem] = []
+    rows = _json_rows(text, problems) if fmt == "json" else _csv_rows(text, problems)
+    records: list[SourceRecord] = []
+    first_seen: dict[str, str] = {}
+    for where, raw in rows:
+        # IDs that differ only in case are one source typed twice (HIPASSJ1300-15a / -15A).
+        folded = str(raw.get("source_id", "")).strip().casefold()
+        if folded and folded in first_seen:
+            problems.append(Problem(where, "source_id", f"duplicate of {first_seen[folded]} ({raw['source_id']})"))
+            continue
+        first_seen[folded] = where
+        try:
+            records.append(SourceRow.model_validate(raw).to_record())
+        except ValidationError as exc:
+            problems.extend(_problems(where, exc))
+    if not records and not problems:
+        problems.append(Problem("line 1", "-", "the file lists no sources"))
+    if problems:
+        raise RecordFileError(name, problems)
+    return records
+
+
+def load_dataset_file(path: str | Path) -> list[DatasetRecord]:
+    """A JSON list of dataset records (or {"datasets": [...]}), fields as in DatasetRecord."""
+    path = Path(path)
+    problems: list[Problem] = []
+    records: list[DatasetRecord] = []
+    for where, raw in _json_entries(path.read_text(encoding="utf-8-sig"), "datasets", problems):
+        try:
+            records.append(DatasetRecord.model_validate(raw))
+        except ValidationError as exc:
+            problems.extend(_problems(where, exc))
+    if problems:
+        raise RecordFileError(str(path), problems)
+    return records
+
+
+def _problems(where: str, exc: ValidationError) -> list[Problem]:
+    return [Problem(where, ".".join(map(str, e["loc"])) or "-", e["msg"]) for e in exc.errors()]
+
+
+def _csv_rows(text: str, problems: list[Problem]) -> Iterator[tuple[str, dict[str, Any]]]:
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        return
+    columns = [COLUMN_ALIASES.get(h.strip().lower()) for h in header]
+    for raw, column in zip(header, columns, strict=True):
+        if column is None:
+            problems.append(Problem("line 1", raw.strip() or "(blank)", f"unknown column; known: {_known()}"))
+    if "source_id" not in columns:
+        problems.append(Problem("line 1", "source_id", "missing column (source_id or Name)"))
+    if problems:
+        return
+    for cells in reader:
+        where = f"line {reader.line_num}"
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(columns):
+            problems.append(Problem(where, "-", f"{len(cells)} cells, the header has {len(columns)}"))
+            continue
+        # Blank optional cells mean "not given"; a blank ID is kept so it is reported as empty.
+        yield where, {c: v for c, v in zip(columns, cells, strict=True) if c and (v.strip() or c == "source_id")}
+
+
+def _json_entries(text: str, key: str, problems: list[Problem]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problems.append(Problem(f"line {exc.lineno}", "-", f"not JSON: {exc.msg}"))
+        return
+    entries = data.get(key) if isinstance(data, Mapping) else data
+    if not isinstance(entries, list):
+        problems.append(Problem("entry 0", "-", f'expected a list of {key} or {{"{key}": [...]}}'))
+        return
+    for index, entry in enumerate(entries, start=1):
+        if isinstance(entry, Mapping):
+            yield f"entry {index}", entry
+        else:
+            problems.append(Problem(f"entry {index}", "-", "expected an object"))
+
+
+def _json_rows(text: str, problems: list[Problem]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for where, entry in _json_entries(text, "sources", problems):
+        renamed: dict[str, Any] = {}
+        for key, value in entry.items():
+            column = COLUMN_ALIASES.get(str(key).strip().lower())
+            if column is None:
+                problems.append(Problem(where, str(key), f"unknown field; known: {_known()}"))
+            else:
+                renamed[column] = value
+        yield where, renamed
+
+
+def _known() -> str:
+    return ", ".join(sorted(COLUMN_ALIASES))
