@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from beampipe_provider.ledger.errors import LedgerError, SchemaNotCurrent
+from beampipe_provider.ledger.schema import metadata
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Not Alembic's default "alembic_version": the ledger may live in Airflow's own metadata database.
 VERSION_TABLE = "beampipe_alembic_version"
 UPGRADE_HINT = "beampipe ledger upgrade"
+
+
+def ours(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic's include_object: the ledger may share a database with Airflow; look only at our own tables."""
+    return type_ != "table" or bool(name and name.startswith("beampipe_"))
+
+
+def context_options() -> dict[str, Any]:
+    return {"version_table": VERSION_TABLE, "include_object": ours, "compare_type": True}
 
 
 def _config(engine: Engine | None = None) -> Config:
@@ -38,7 +50,13 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+        return MigrationContext.configure(conn, opts=context_options()).get_current_revision()
+
+
+def drift(engine: Engine) -> list[Any]:
+    """Differences between the migrated database and schema.py (empty when the migrations match the code)."""
+    with engine.connect() as conn:
+        return list(compare_metadata(MigrationContext.configure(conn, opts=context_options()), metadata))
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
