@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from beampipe_provider.ledger import migrate
-from beampipe_provider.ledger.engine import create_ledger_engine, default_ledger_url
+from beampipe_provider.ledger.engine import create_ledger_engine, default_ledger_url, ledger_url_from_connection
 from beampipe_provider.ledger.errors import LedgerError
 from beampipe_provider.ledger.record_files import RecordFileError, load_dataset_file, load_source_list
 from beampipe_provider.ledger.states import RunState
@@ -29,9 +29,11 @@ def bundled(name: str) -> Path:
 
 def _ledger_url(args: argparse.Namespace) -> str:
     if args.conn_id:  # Airflow is imported only when asked for: the CLI must stay fast without it
-        from beampipe_provider.hooks.ledger import LedgerHook
+        # An admin command on the Airflow host reads connections the way `airflow connections get` does
+        # (metadata database and secrets backends); the SDK's task-side lookup cannot see the metastore here.
+        from airflow.models.connection import Connection
 
-        return LedgerHook(beampipe_ledger_conn_id=args.conn_id).get_url()
+        return ledger_url_from_connection(Connection.get_connection_from_secrets(args.conn_id))
     return str(args.db or os.environ.get(URL_ENV) or default_ledger_url())
 
 

@@ -9,7 +9,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 from sqlalchemy.engine import Engine
 
-from beampipe_provider.ledger.engine import create_ledger_engine, ledger_url
+from beampipe_provider.ledger.engine import create_ledger_engine, ledger_url, ledger_url_from_connection
 from beampipe_provider.ledger.migrate import check_schema
 from beampipe_provider.ledger.store import LedgerStore
 
@@ -46,17 +46,7 @@ class LedgerHook(BaseHook):
             if self.beampipe_ledger_conn_id != self.default_conn_name:
                 raise
             return ledger_url("sqlite").render_as_string(hide_password=False)
-        extra = conn.extra_dejson
-        url = ledger_url(
-            extra.get("dialect") or "postgresql",
-            host=conn.host,
-            port=conn.port,
-            login=conn.login,
-            password=conn.password,
-            database=conn.schema,
-            sslmode=extra.get("sslmode"),
-        )
-        return url.render_as_string(hide_password=False)
+        return ledger_url_from_connection(conn)
 
     def get_store(self) -> LedgerStore:
         return LedgerStore(_checked_engine(self.get_url()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
@@ -83,3 +83,32 @@ def ledger_url(
         database=database or None,
         query={"sslmode": sslmode} if sslmode else {},
     )
+
+
+class ConnectionFields(Protocol):
+    """What the ledger needs of an Airflow Connection (SDK or core model); no Airflow import here."""
+
+    host: str | None
+    port: int | None
+    login: str | None
+    password: str | None
+    schema: str | None
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]: ...
+
+
+def ledger_url_from_connection(conn: ConnectionFields) -> str:
+    """Connection type `beampipe_ledger`: PostgreSQL from host/port/login/password/schema, or with extra
+    `dialect: sqlite`, a SQLite file whose path is the schema field."""
+    extra = conn.extra_dejson
+    url = ledger_url(
+        extra.get("dialect") or "postgresql",
+        host=conn.host,
+        port=conn.port,
+        login=conn.login,
+        password=conn.password,
+        database=conn.schema,
+        sslmode=extra.get("sslmode"),
+    )
+    return url.render_as_string(hide_password=False)

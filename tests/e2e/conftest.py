@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.databases import fresh_postgres
+
+DAGS = Path(__file__).with_name("dags")
+BIN = Path(sys.executable).parent
+
+
+class AirflowEnv:
+    """A real Airflow home (SQLite metadata DB, migrated once) and a way to run its CLI."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.env = os.environ | {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        }
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(args, env=self.env, capture_output=True, text=True, timeout=300)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run(str(BIN / "airflow"), *args, check=check)
+
+
+@pytest.fixture(scope="session")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> AirflowEnv:
+    env = AirflowEnv(tmp_path_factory.mktemp("airflow_home"))
+    env.airflow("db", "migrate")
+    return env
+
+
+@pytest.fixture
+def pg_ledger() -> Iterator[str]:
+    with fresh_postgres() as url:
+        yield url
