@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Engine
 
+from beampipe_provider.ledger.bulk import AnyRow, bulk_insert, is_in
 from beampipe_provider.ledger.errors import (
     StaleState,
     UnknownDatasets,
@@ -42,7 +42,6 @@ from beampipe_provider.ledger.states import (
 )
 
 T = TypeVar("T")
-AnyRow = Row[*tuple[Any, ...]]
 Clock = Callable[[], datetime]
 
 
@@ -154,7 +153,8 @@ def _event(row: AnyRow) -> RunEvent:
     return RunEvent(**values)
 
 
-def _chunks(items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+def _chunks(items: Sequence[T], size: int = 10_000) -> Iterator[Sequence[T]]:
+    """Bounded lookups: SQLite allows 32,766 host parameters per statement."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -177,15 +177,9 @@ class LedgerStore:
         with self.engine.begin() as conn:
             yield conn
 
-    def _insert(self, table: sa.Table) -> Any:
-        """INSERT with ON CONFLICT support for the engine's dialect (PostgreSQL and SQLite share the syntax)."""
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(table)
-
     @staticmethod
     def _append_events(conn: Connection, events: list[dict[str, Any]]) -> None:
-        if events:
-            conn.execute(sa.insert(run_events), events)
+        bulk_insert(conn, run_events, events)
 
     # -- sources --------------------------------------------------------------------------------------------
 
@@ -205,13 +199,11 @@ class LedgerStore:
         }
         if not rows:
             return RegisterResult([], [])
-        stmt = (
-            self._insert(sources)
-            .on_conflict_do_nothing(index_elements=[sources.c.survey, sources.c.source_id])
-            .returning(sources.c.source_id)
-        )
         with self._begin() as conn:
-            created = set(conn.execute(stmt, list(rows.values())).scalars())
+            inserted = bulk_insert(
+                conn, sources, list(rows.values()), conflict=["survey", "source_id"], returning=[sources.c.source_id]
+            )
+        created = {source_id for (source_id,) in inserted}
         return RegisterResult(
             created=sorted(created),
             existing=sorted(source_id for source_id in rows if source_id not in created),
@@ -288,34 +280,30 @@ class LedgerStore:
             }
         if not rows:
             return RecordResult([], [], [])
-        stmt = self._insert(datasets)
-        new_content = datasets.c.signature != stmt.excluded.signature
         refreshed = ("access_url", "release_date", "quality", "last_seen")
-        content = (
-            "survey",
-            "source_id",
-            "sbid",
-            "filename",
-            "size",
-            "checksum",
-            "signature",
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[datasets.c.archive, datasets.c.dataset_id],
-            set_={
-                **{name: stmt.excluded[name] for name in (*refreshed, *content)},
+        content = ("survey", "source_id", "sbid", "filename", "size", "checksum", "signature")
+
+        def update(excluded: Any) -> dict[str, Any]:
+            new_content = datasets.c.signature != excluded.signature
+            return {
+                **{name: excluded[name] for name in (*refreshed, *content)},
                 "revision": sa.case((new_content, datasets.c.revision + 1), else_=datasets.c.revision),
-                "change_token": sa.case(
-                    (new_content, stmt.excluded.change_token),
-                    else_=datasets.c.change_token,
-                ),
-            },
-        ).returning(datasets.c.dataset_id, datasets.c.revision, datasets.c.change_token)
+                "change_token": sa.case((new_content, excluded.change_token), else_=datasets.c.change_token),
+            }
+
         new: list[str] = []
         changed: list[str] = []
         unchanged: list[str] = []
         with self._begin() as conn:
-            for dataset_id, revision, change_token in conn.execute(stmt, list(rows.values())):
+            returned = bulk_insert(
+                conn,
+                datasets,
+                list(rows.values()),
+                conflict=["archive", "dataset_id"],
+                update=update,
+                returning=[datasets.c.dataset_id, datasets.c.revision, datasets.c.change_token],
+            )
+            for dataset_id, revision, change_token in returned:
                 if change_token != token:
                     unchanged.append(dataset_id)
                 else:
@@ -405,7 +393,7 @@ class LedgerStore:
         found: dict[str, tuple[int, str | None]] = {}
         for chunk in _chunks(dataset_ids):
             query = sa.select(datasets.c.dataset_id, datasets.c.id, datasets.c.source_id).where(
-                datasets.c.archive == archive, datasets.c.dataset_id.in_(chunk)
+                datasets.c.archive == archive, is_in(conn, datasets.c.dataset_id, chunk)
             )
             found.update({dataset_id: (pk, source_id) for dataset_id, pk, source_id in conn.execute(query)})
         return found
@@ -414,7 +402,7 @@ class LedgerStore:
         flags: dict[str, bool] = {}
         for chunk in _chunks(source_ids):
             query = sa.select(sources.c.source_id, sources.c.enabled).where(
-                sources.c.survey == survey, sources.c.source_id.in_(chunk)
+                sources.c.survey == survey, is_in(conn, sources.c.source_id, chunk)
             )
             flags.update({source_id: bool(enabled) for source_id, enabled in conn.execute(query)})
         return flags
@@ -433,11 +421,6 @@ class LedgerStore:
         now: datetime,
     ) -> dict[str, int]:
         """Insert the runs that do not exist yet; only the ones this call created get links and an event."""
-        stmt = (
-            self._insert(runs)
-            .on_conflict_do_nothing(index_elements=[runs.c.run_key])
-            .returning(runs.c.run_key, runs.c.id)
-        )
         rows = [
             {
                 "run_key": key,
@@ -455,11 +438,12 @@ class LedgerStore:
             }
             for key, (source_id, _) in groups.items()
         ]
-        created: dict[str, int] = {key: run_id for key, run_id in conn.execute(stmt, rows)}
+        inserted = bulk_insert(conn, runs, rows, conflict=["run_key"], returning=[runs.c.run_key, runs.c.id])
+        created: dict[str, int] = {key: run_id for key, run_id in inserted}
         if not created:
             return created
         links = [{"run_id": run_id, "dataset_pk": pk} for key, run_id in created.items() for pk in groups[key][1]]
-        conn.execute(sa.insert(run_datasets), links)
+        bulk_insert(conn, run_datasets, links)
         self._append_events(
             conn,
             [
@@ -730,20 +714,12 @@ class LedgerStore:
             return conn.execute(query).scalar_one_or_none()
 
     def set_watermark(self, archive: str, survey: str, name: str, value: str) -> None:
-        stmt = self._insert(watermarks).values(
-            archive=archive,
-            survey=survey,
-            name=name,
-            value=value,
-            updated_at=self._clock(),
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[
-                watermarks.c.archive,
-                watermarks.c.survey,
-                watermarks.c.name,
-            ],
-            set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
-        )
+        row = {"archive": archive, "survey": survey, "name": name, "value": value, "updated_at": self._clock()}
         with self._begin() as conn:
-            conn.execute(stmt)
+            bulk_insert(
+                conn,
+                watermarks,
+                [row],
+                conflict=["archive", "survey", "name"],
+                update=lambda excluded: {"value": excluded.value, "updated_at": excluded.updated_at},
+            )
