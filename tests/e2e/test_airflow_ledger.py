@@ -26,9 +26,19 @@ def test_airflow_lists_the_provider_and_its_connection_type(airflow_env):
 def test_task_uses_the_ledger_named_by_an_airflow_connection(airflow_env, pg_ledger):
     url = make_url(pg_ledger)
     airflow_env.airflow(
-        "connections", "add", "beampipe_ledger_default", "--conn-type", "beampipe_ledger",
-        "--conn-host", url.host, "--conn-port", str(url.port), "--conn-login", url.username,
-        "--conn-schema", url.database,
+        "connections",
+        "add",
+        "beampipe_ledger_default",
+        "--conn-type",
+        "beampipe_ledger",
+        "--conn-host",
+        url.host,
+        "--conn-port",
+        str(url.port),
+        "--conn-login",
+        url.username,
+        "--conn-schema",
+        url.database,
     )
     try:
         # The operator's CLI migrates the very ledger the connection names.
@@ -48,8 +58,15 @@ def test_task_uses_the_ledger_named_by_an_airflow_connection(airflow_env, pg_led
 
 def test_task_on_an_unmigrated_ledger_fails_and_says_what_to_run(airflow_env, tmp_path):
     airflow_env.airflow(
-        "connections", "add", "beampipe_ledger_default", "--conn-type", "beampipe_ledger",
-        "--conn-schema", str(tmp_path / "new.db"), "--conn-extra", json.dumps({"dialect": "sqlite"}),
+        "connections",
+        "add",
+        "beampipe_ledger_default",
+        "--conn-type",
+        "beampipe_ledger",
+        "--conn-schema",
+        str(tmp_path / "new.db"),
+        "--conn-extra",
+        json.dumps({"dialect": "sqlite"}),
     )
     try:
         result = airflow_env.airflow("dags", "test", "beampipe_ledger_smoke", check=False)

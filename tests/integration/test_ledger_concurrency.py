@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import signal
@@ -38,7 +39,7 @@ def _assert_chained(sequences) -> None:
     """Each event starts where the previous one ended: no lost or doubled transition."""
     for key, events in sequences.items():
         assert events[0][0] is None, key
-        for previous, current in zip(events, events[1:]):
+        for previous, current in itertools.pairwise(events):
             assert current[0] == previous[1], (key, events)
 
 
@@ -60,13 +61,16 @@ def test_eight_processes_record_plan_and_claim_the_same_1000_datasets(engine, le
     created = [key for _, _, keys, _ in outcomes for key in keys]
     assert len(created) == len(set(created)) == N  # each run created by exactly one planner
     claims = Counter(key for _, _, _, keys in outcomes for key in keys)
-    assert len(claims) == N and set(claims.values()) == {1}  # every run claimed, none twice
+    assert len(claims) == N  # every run claimed
+    assert set(claims.values()) == {1}  # none twice
 
     with engine.connect() as conn:
-        counts = conn.execute(sa.text(
-            "SELECT (SELECT count(*) FROM beampipe_runs), (SELECT count(*) FROM beampipe_run_datasets), "
-            "(SELECT count(*) FROM beampipe_datasets), (SELECT count(*) FROM beampipe_sources)"
-        )).one()
+        counts = conn.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM beampipe_runs), (SELECT count(*) FROM beampipe_run_datasets), "
+                "(SELECT count(*) FROM beampipe_datasets), (SELECT count(*) FROM beampipe_sources)"
+            )
+        ).one()
     assert tuple(counts) == (N, N, N, N)
     sequences = _event_sequences(engine)
     _assert_chained(sequences)
@@ -86,7 +90,10 @@ def test_claimant_killed_mid_claim_loses_nothing(engine, ledger_url, clock):
 
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.ledger_workers", ledger_url, "3"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, env=os.environ | {"PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
     )
     committed = []
     for line in child.stdout:

@@ -66,7 +66,7 @@ def test_sources_are_listed_by_survey_search_and_page(store):
     store.register_sources("DINGO", [SourceRecord(source_id="NGC5260")])
     first = store.list_sources("WALLABY", limit=4)
     rest = store.list_sources("WALLABY", limit=4, after=first.next_after)
-    assert len(first.items) == 4 and len(rest.items) == 2 and rest.next_after is None
+    assert (len(first.items), len(rest.items), rest.next_after) == (4, 2, None)
     assert [s.source_id for s in store.list_sources(search="ngc").items] == ["NGC5260", "NGC5260"]
     assert [s.source_id for s in store.list_sources("WALLABY", search="%").items] == []  # LIKE wildcards are literal
 
@@ -85,8 +85,12 @@ def test_record_reports_new_then_unchanged_then_changed(store, clock):
     assert store.record_datasets([redeposited]).changed == ["visibility-1"]
     assert store.record_datasets([redeposited]).unchanged == ["visibility-1"]
     with store.engine.connect() as conn:
-        row = conn.execute(sa.text("SELECT access_url, revision, first_seen < last_seen FROM beampipe_datasets "
-                                   "WHERE dataset_id = 'visibility-0'")).one()
+        row = conn.execute(
+            sa.text(
+                "SELECT access_url, revision, first_seen < last_seen FROM beampipe_datasets "
+                "WHERE dataset_id = 'visibility-0'"
+            )
+        ).one()
     assert row == ("https://new/url", 1, True)
 
 
@@ -96,11 +100,17 @@ def test_record_reports_new_then_unchanged_then_changed(store, clock):
 def test_plan_makes_runs_only_for_registered_enabled_sources_and_reports_the_rest(store):
     register(store, "HIPASSJ1303+07", "HIPASSJ1318-21")
     register(store, "NGC5260", enabled=False)
-    records = [dataset(1), dataset(2), dataset(3, "HIPASSJ1318-21"), dataset(4, "NGC5260"), dataset(5, "UNKNOWN1"),
-               dataset(6, None)]
+    records = [
+        dataset(1),
+        dataset(2),
+        dataset(3, "HIPASSJ1318-21"),
+        dataset(4, "NGC5260"),
+        dataset(5, "UNKNOWN1"),
+        dataset(6, None),
+    ]
     store.record_datasets(records)
     plan = store.plan_runs("WALLABY", [r.dataset_id for r in records], **PLAN)
-    assert len(plan.created) == 2 and plan.existing == []
+    assert (len(plan.created), plan.existing) == (2, [])
     assert plan.disabled_source == ["visibility-4"]
     assert plan.unknown_source == ["visibility-5"]
     assert plan.no_source == ["visibility-6"]
@@ -123,7 +133,8 @@ def test_plan_refuses_datasets_that_were_never_recorded(store):
 def test_other_parameters_make_another_run(store):
     key = planned_run(store)
     other = store.plan_runs("WALLABY", ["visibility-0", "visibility-1"], **(PLAN | {"parameters": {"robust": 0}}))
-    assert len(other.created) == 1 and other.created[0] != key
+    assert len(other.created) == 1
+    assert other.created[0] != key
 
 
 # -- claims ----------------------------------------------------------------------------------------------------
@@ -145,7 +156,10 @@ def test_a_run_is_claimed_once_until_its_claim_expires(store, clock):
         store.renew_claim(key, "worker-a", ttl=TTL)
     last = store.run_history(key)[-1]
     assert (last.from_state, last.to_state, last.actor, last.detail["reclaimed_from"]) == (
-        S.CLAIMED, S.CLAIMED, "worker-b", "worker-a",
+        S.CLAIMED,
+        S.CLAIMED,
+        "worker-b",
+        "worker-a",
     )
 
 
@@ -173,8 +187,16 @@ def test_claim_by_key_and_survey(store):
 def test_transition_is_compare_and_set_and_writes_one_event(store):
     key = planned_run(store)
     store.claim_runs("a", ttl=TTL)
-    run = store.transition(key, expected=S.CLAIMED, to=S.SUBMITTED, actor="a", claimant="a", scheduler="slurm",
-                           facility="setonix", scheduler_job_id="1234;setonix")
+    run = store.transition(
+        key,
+        expected=S.CLAIMED,
+        to=S.SUBMITTED,
+        actor="a",
+        claimant="a",
+        scheduler="slurm",
+        facility="setonix",
+        scheduler_job_id="1234;setonix",
+    )
     assert (run.state, run.scheduler_job_id, run.submitted_at is not None) == (S.SUBMITTED, "1234;setonix", True)
     with pytest.raises(StaleState, match=f"run {key} is SUBMITTED.*not CLAIMED as expected; nothing changed"):
         store.transition(key, expected=S.CLAIMED, to=S.STAGED, actor="b")
@@ -182,7 +204,10 @@ def test_transition_is_compare_and_set_and_writes_one_event(store):
     done = store.transition(key, expected=S.RUNNING, to=S.FAILED, actor="a", error="exit 3")
     assert (done.last_error, done.finished_at is not None) == ("exit 3", True)
     assert [(e.from_state, e.to_state) for e in store.run_history(key)] == [
-        (None, S.DISCOVERED), (S.DISCOVERED, S.CLAIMED), (S.CLAIMED, S.SUBMITTED), (S.SUBMITTED, S.RUNNING),
+        (None, S.DISCOVERED),
+        (S.DISCOVERED, S.CLAIMED),
+        (S.CLAIMED, S.SUBMITTED),
+        (S.SUBMITTED, S.RUNNING),
         (S.RUNNING, S.FAILED),
     ]
     assert store.run_history(key)[2].detail == {"scheduler_job_id": "1234;setonix"}

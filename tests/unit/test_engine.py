@@ -10,7 +10,9 @@ def test_embedded_default_lives_under_airflow_home(monkeypatch, tmp_path):
 
 
 def test_postgres_url_uses_psycopg3_and_keeps_the_password_out_of_rendering():
-    url = ledger_url("postgresql", host="db", port=5433, login="bp", password="s3cret", database="ledger", sslmode="require")
+    url = ledger_url(
+        "postgresql", host="db", port=5433, login="bp", password="s3cret", database="ledger", sslmode="require"
+    )
     assert url.render_as_string() == "postgresql+psycopg://bp:***@db:5433/ledger?sslmode=require"
     assert normalise_url("postgresql://u@h/d").drivername == "postgresql+psycopg"
 

@@ -16,7 +16,10 @@ BASE = dict(
 
 
 def test_run_key_ignores_dataset_order_duplicates_and_parameter_order():
-    same = BASE | {"dataset_ids": ["visibility-1", "visibility-2", "visibility-1"], "parameters": {"cell": "2arcsec", "robust": 0.5}}
+    same = BASE | {
+        "dataset_ids": ["visibility-1", "visibility-2", "visibility-1"],
+        "parameters": {"cell": "2arcsec", "robust": 0.5},
+    }
     assert run_key(**BASE) == run_key(**same)
     assert len(run_key(**BASE)) == 64
 
@@ -43,8 +46,13 @@ def test_canonical_json_refuses_nan():
 
 def test_dataset_signature_ignores_access_url_release_and_quality_but_not_content():
     record = DatasetRecord(
-        dataset_id="visibility-1", survey="WALLABY", source_id="HIPASSJ1303+07", filename="a.ms.tar", size=10,
-        access_url="https://casda.csiro.au/datalink?ID=visibility-1", quality="NOT_VALIDATED",
+        dataset_id="visibility-1",
+        survey="WALLABY",
+        source_id="HIPASSJ1303+07",
+        filename="a.ms.tar",
+        size=10,
+        access_url="https://casda.csiro.au/datalink?ID=visibility-1",
+        quality="NOT_VALIDATED",
     )
     relabelled = record.model_copy(update={"access_url": "https://other/x", "quality": "GOOD"})
     assert record.signature() == relabelled.signature()

@@ -35,7 +35,11 @@ def problems_of(text, fmt="csv"):
 def test_wallaby_format_is_read_as_is():
     records = parse_csv(WALLABY_HEAD)
     assert [r.source_id for r in records] == [
-        "HIPASSJ1300-12", "HIPASSJ1300-13B", "HIPASSJ1300-15a", "ESO509-G040", "HIPASSJ1303+07",
+        "HIPASSJ1300-12",
+        "HIPASSJ1300-13B",
+        "HIPASSJ1300-15a",
+        "ESO509-G040",
+        "HIPASSJ1303+07",
     ]
     assert records[0].metadata == {"ra": "13:00:17.2", "dec": "-12:20:48", "vsys_kms": 1580.0}
     assert all(r.enabled for r in records)
@@ -62,12 +66,11 @@ def test_ids_differing_only_in_case_are_one_source_typed_twice():
 def test_every_bad_line_is_reported_at_once():
     text = (
         "source_id,ra,dec\n"
-        ",13:00:00,-10:00:00\n"              # empty
-        + "X" * 65 + ",13:00:00,-10:00:00\n"  # too long
-        "NGC\x075260,13:00:00,-10:00:00\n"    # control character
-        "A;rm -rf /,13:00:00,-10:00:00\n"     # shell metacharacters
-        "GOOD1,25:00:00,-10:00:00\n"          # RA out of range
-        "GOOD2,13:00:00\n"                    # short row
+        ",13:00:00,-10:00:00\n" + "X" * 65 + ",13:00:00,-10:00:00\n"  # empty  # too long
+        "NGC\x075260,13:00:00,-10:00:00\n"  # control character
+        "A;rm -rf /,13:00:00,-10:00:00\n"  # shell metacharacters
+        "GOOD1,25:00:00,-10:00:00\n"  # RA out of range
+        "GOOD2,13:00:00\n"  # short row
     )
     problems = problems_of(text)
     assert problems[0] == "line 2, source_id: String should have at least 1 character"
@@ -99,7 +102,8 @@ def test_json_list_and_object_forms():
     text = json.dumps({"sources": [{"name": "NGC5260", "vsys": 6502}, {"source_id": "LEDA803356", "enabled": False}]})
     records = parse_source_list(text, name="s.json", fmt="json")
     assert [(r.source_id, r.enabled, r.metadata) for r in records] == [
-        ("NGC5260", True, {"vsys_kms": 6502.0}), ("LEDA803356", False, {}),
+        ("NGC5260", True, {"vsys_kms": 6502.0}),
+        ("LEDA803356", False, {}),
     ]
     assert problems_of('[{"name": "A", "colour": 1}, 7]', fmt="json") == [
         "entry 1, colour: unknown field; known: dec, description, enabled, name, ra, source_id, vsys, vsys_kms",

@@ -23,5 +23,7 @@ def test_a_run_that_may_have_a_job_never_goes_back_to_staging_except_through_rec
 def test_illegal_transition_names_both_states_and_what_is_allowed():
     with pytest.raises(IllegalTransition, match=r"SUCCEEDED -> RUNNING; allowed from SUCCEEDED: none"):
         check_transition(RunState.SUCCEEDED, RunState.RUNNING)
-    with pytest.raises(IllegalTransition, match=r"DISCOVERED -> SUBMITTED; allowed from DISCOVERED: CANCELLED, CLAIMED"):
+    with pytest.raises(
+        IllegalTransition, match=r"DISCOVERED -> SUBMITTED; allowed from DISCOVERED: CANCELLED, CLAIMED"
+    ):
         check_transition(RunState.DISCOVERED, RunState.SUBMITTED)
