@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +13,9 @@ from beampipe_provider.ledger import migrate
 from beampipe_provider.ledger.engine import create_ledger_engine
 from beampipe_provider.ledger.store import LedgerStore
 from tests.databases import fresh_database
+
+# Airflow (imported by hook tests) and the embedded-ledger default read $AIRFLOW_HOME: never the user's own.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="beampipe-test-airflow-")
 
 DIALECTS = ["sqlite", "postgresql"]
 

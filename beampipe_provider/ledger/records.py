@@ -7,7 +7,7 @@ import unicodedata
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from beampipe_provider.ledger.keys import sha256_hex
 from beampipe_provider.ledger.schema import DATASET_ID_LEN, SOURCE_ID_LEN, SURVEY_LEN
@@ -44,6 +44,17 @@ Survey = Annotated[
     AfterValidator(_no_control_chars),
     _matches(_SURVEY, "survey"),
 ]
+_SURVEY_ADAPTER: TypeAdapter[str] = TypeAdapter(Survey)
+
+
+def check_survey(value: str) -> str:
+    """Survey names reach SQL filters, file names and job names: the same rule everywhere (raises ValueError)."""
+    try:
+        return _SURVEY_ADAPTER.validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(f"survey {value!r}: {exc.errors()[0]['msg']}") from None
+
+
 DatasetId = Annotated[
     str,
     Field(min_length=1, max_length=DATASET_ID_LEN),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -25,7 +24,7 @@ from beampipe_provider.ledger.errors import (
     UnknownSources,
 )
 from beampipe_provider.ledger.keys import run_key as make_run_key
-from beampipe_provider.ledger.records import DatasetRecord, SourceRecord
+from beampipe_provider.ledger.records import DatasetRecord, SourceRecord, check_survey
 from beampipe_provider.ledger.schema import (
     datasets,
     run_datasets,
@@ -172,19 +171,11 @@ class LedgerStore:
 
     # -- plumbing -------------------------------------------------------------------------------------------
 
-    @contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
-
-    @staticmethod
-    def _append_events(conn: Connection, events: list[dict[str, Any]]) -> None:
-        bulk_insert(conn, run_events, events)
-
     # -- sources --------------------------------------------------------------------------------------------
 
     def register_sources(self, survey: str, records: Iterable[SourceRecord]) -> RegisterResult:
         """Idempotent: an existing source keeps its enabled flag and metadata (a re-import never re-enables)."""
+        check_survey(survey)
         now = self._clock()
         rows = {
             r.source_id: {
@@ -199,7 +190,7 @@ class LedgerStore:
         }
         if not rows:
             return RegisterResult([], [])
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             inserted = bulk_insert(
                 conn, sources, list(rows.values()), conflict=["survey", "source_id"], returning=[sources.c.source_id]
             )
@@ -212,7 +203,7 @@ class LedgerStore:
     def set_enabled(self, survey: str, source_ids: Iterable[str], enabled: bool) -> int:
         """Enable or disable sources; all must be registered, or nothing changes. Returns how many changed."""
         wanted = sorted(set(source_ids))
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             known = set(
                 conn.execute(
                     sa.select(sources.c.source_id)
@@ -234,7 +225,7 @@ class LedgerStore:
         return result.rowcount
 
     def get_source(self, survey: str, source_id: str) -> Source | None:
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             row = conn.execute(
                 sa.select(*sources.c).where(sources.c.survey == survey, sources.c.source_id == source_id)
             ).first()
@@ -294,7 +285,7 @@ class LedgerStore:
         new: list[str] = []
         changed: list[str] = []
         unchanged: list[str] = []
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             returned = bulk_insert(
                 conn,
                 datasets,
@@ -330,10 +321,11 @@ class LedgerStore:
         The run key is deterministic, so planning the same datasets again returns them as existing; racing
         planners, backfills and retries all land on the same row.
         """
+        check_survey(survey)
         params = dict(parameters or {})
         wanted = sorted(set(dataset_ids))
         now = self._clock()
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             found = self._datasets_by_id(conn, archive, wanted)
             if missing := set(wanted) - found.keys():
                 raise UnknownDatasets(archive, missing)
@@ -444,8 +436,9 @@ class LedgerStore:
             return created
         links = [{"run_id": run_id, "dataset_pk": pk} for key, run_id in created.items() for pk in groups[key][1]]
         bulk_insert(conn, run_datasets, links)
-        self._append_events(
+        bulk_insert(
             conn,
+            run_events,
             [
                 {
                     "run_key": key,
@@ -488,7 +481,7 @@ class LedgerStore:
         if run_keys is not None:
             query = query.where(runs.c.run_key.in_(run_keys))
         query = query.order_by(runs.c.id).limit(limit).with_for_update(skip_locked=True)
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             picked = conn.execute(query).all()
             if not picked:
                 return []
@@ -504,8 +497,9 @@ class LedgerStore:
                     updated_at=now,
                 )
             )
-            self._append_events(
+            bulk_insert(
                 conn,
+                run_events,
                 [
                     {
                         "run_key": row.run_key,
@@ -526,7 +520,7 @@ class LedgerStore:
         """Extend a live claim (a heartbeat). Fails if the claim was lost, so a slow claimant stops working."""
         now = self._clock()
         expires = now + ttl
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             result = conn.execute(
                 sa.update(runs)
                 .where(
@@ -586,15 +580,16 @@ class LedgerStore:
         guard = [runs.c.run_key == run_key, runs.c.state == expected.value]
         if claimant is not None:
             guard.append(runs.c.claimed_by == claimant)
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             if conn.execute(sa.update(runs).where(*guard).values(values)).rowcount != 1:
                 run = self._get_run(conn, run_key)
                 raise StaleState(run_key, expected, run.state, run.claimed_by)
             event_detail = dict(detail or {}) | {
                 name: values[name] for name in ("scheduler_job_id", "last_error") if values.get(name)
             }
-            self._append_events(
+            bulk_insert(
                 conn,
+                run_events,
                 [
                     {
                         "run_key": run_key,
@@ -613,14 +608,14 @@ class LedgerStore:
         if len(prefix) < 8:
             raise ValueError(f"run key prefix {prefix!r} is too short: give at least 8 characters")
         query = sa.select(runs.c.run_key).where(runs.c.run_key.startswith(prefix, autoescape=True)).limit(2)
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             keys: list[str] = list(conn.execute(query).scalars())
         if len(keys) != 1:
             raise UnknownRun(prefix) if not keys else ValueError(f"run key prefix {prefix!r} is ambiguous")
         return keys[0]
 
     def get_run(self, run_key: str) -> Run:
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             return self._get_run(conn, run_key)
 
     @staticmethod
@@ -634,7 +629,7 @@ class LedgerStore:
         query = sa.select(*_RUN_COLUMNS).where(runs.c.scheduler_job_id == scheduler_job_id)
         if scheduler is not None:
             query = query.where(runs.c.scheduler == scheduler)
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             row = conn.execute(query.order_by(runs.c.id.desc())).first()
         return _run(row) if row else None
 
@@ -664,7 +659,7 @@ class LedgerStore:
             .where(runs.c.run_key == run_key)
             .order_by(datasets.c.dataset_id)
         )
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             return list(conn.execute(query).scalars())
 
     def run_history(self, run_key: str) -> list[RunEvent]:
@@ -680,7 +675,7 @@ class LedgerStore:
             .where(run_events.c.run_key == run_key)
             .order_by(run_events.c.id)
         )
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             return [_event(row) for row in conn.execute(query)]
 
     def _page(
@@ -693,7 +688,7 @@ class LedgerStore:
     ) -> Page[T]:
         if after is not None:
             query = query.where(id_column > after)
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             rows = conn.execute(query).all()
         more = len(rows) > limit
         rows = rows[:limit]
@@ -710,12 +705,12 @@ class LedgerStore:
             watermarks.c.survey == survey,
             watermarks.c.name == name,
         )
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             return conn.execute(query).scalar_one_or_none()
 
     def set_watermark(self, archive: str, survey: str, name: str, value: str) -> None:
         row = {"archive": archive, "survey": survey, "name": name, "value": value, "updated_at": self._clock()}
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             bulk_insert(
                 conn,
                 watermarks,

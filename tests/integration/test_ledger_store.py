@@ -268,3 +268,11 @@ def test_watermark_moves_and_is_per_survey(store):
     store.set_watermark("casda", "WALLABY", "event_date", "2024-03-02T00:00:00Z")
     assert store.get_watermark("casda", "WALLABY", "event_date") == "2024-03-02T00:00:00Z"
     assert store.get_watermark("casda", "DINGO", "event_date") is None
+
+
+def test_a_hostile_survey_name_is_refused_before_anything_is_written(store):
+    with pytest.raises(
+        ValueError, match=r"survey \"W'; DROP TABLE beampipe_runs; --\": Value error, not a valid survey"
+    ):
+        store.register_sources("W'; DROP TABLE beampipe_runs; --", [SourceRecord(source_id="NGC5260")])
+    assert store.list_sources().items == []
