@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from beampipe_provider.ledger import migrate
 from beampipe_provider.ledger.engine import create_ledger_engine
 from beampipe_provider.ledger.store import LedgerStore
+from tests.casda_emulator import RunningEmulator, casda_emulator
 from tests.databases import fresh_database
 
 # Airflow (imported by hook tests) and the embedded-ledger default read $AIRFLOW_HOME: never the user's own.
@@ -56,3 +57,10 @@ def clock() -> FakeClock:
 @pytest.fixture
 def store(engine: Engine, clock: FakeClock) -> LedgerStore:
     return LedgerStore(engine, clock=clock)
+
+
+@pytest.fixture
+def casda() -> Iterator[RunningEmulator]:
+    """A fresh CASDA emulator process seeded with WALLABY deposits (6 scheduling blocks)."""
+    with casda_emulator("--seed", "wallaby") as emulator:
+        yield emulator

@@ -1,0 +1,1 @@
+"""Archive adapters (core: no Airflow imports). CASDA is the first."""

@@ -1,0 +1,1 @@
+"""CASDA: ADQL discovery over TAP, DataLink/SODA staging, verified downloads."""

@@ -1,0 +1,115 @@
+"""A TAP client for CASDA: one parser for the sync and async transports, typed errors that decide retries.
+
+CASDA reports query errors as HTTP 200 with `<INFO name="QUERY_STATUS" value="ERROR">`, and a result cut at MAXREC
+with a trailing `QUERY_STATUS=OVERFLOW`: both are read here, so no caller can mistake them for a full answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+from astropy.io import votable
+from astropy.io.votable.exceptions import VOWarning
+
+DEFAULT_TIMEOUT_S = 60.0
+
+
+class ArchiveError(Exception):
+    """Base of archive errors."""
+
+
+class ArchiveUnavailable(ArchiveError):
+    """Transient: the archive did not answer, answered 5xx, or sent a broken document. Retry later."""
+
+
+class ArchiveQueryError(ArchiveError):
+    """Permanent for this query: the archive refused it (QUERY_STATUS=ERROR or HTTP 4xx)."""
+
+
+@dataclass(frozen=True)
+class TapResult:
+    rows: list[dict[str, Any]]
+    overflow: bool  # the archive stopped at MAXREC: there is more
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars, masked and empty cells -> JSON-friendly Python values (None for null)."""
+    if value is np.ma.masked or value is None:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    return None if value == "" else value  # an empty <TD/> in a char column is a null
+
+
+def parse_tap_response(status: int, content: bytes, query: str) -> TapResult:
+    if status >= 500:
+        raise ArchiveUnavailable(f"TAP answered HTTP {status}")
+    if status >= 400:
+        raise ArchiveQueryError(f"TAP refused the query with HTTP {status}: {content[:200]!r}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VOWarning)
+            document = votable.parse(io.BytesIO(content), verify="ignore")
+    except Exception as exc:  # astropy raises a zoo of XML errors for a truncated or malformed document
+        raise ArchiveUnavailable(f"TAP sent a malformed VOTable: {exc}") from exc
+    resource = document.resources[0] if document.resources else None
+    infos = [*(resource.infos if resource else []), *document.infos]
+    statuses = [(info.value, info.content) for info in infos if info.name == "QUERY_STATUS"]
+    for value, content_text in statuses:
+        if value == "ERROR":
+            raise ArchiveQueryError(f"TAP query failed: {(content_text or '').strip()} -- query: {query}")
+    overflow = any(value == "OVERFLOW" for value, _ in statuses)
+    if resource is None or not resource.tables:
+        return TapResult([], overflow)
+    table = resource.tables[0].array
+    names = list(table.dtype.names or ())
+    rows = [{name: _plain(row[name]) for name in names} for row in table]
+    return TapResult(rows, overflow)
+
+
+class TapClient:
+    """Synchronous TAP over httpx, for tasks."""
+
+    def __init__(self, tap_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, client: httpx.Client | None = None):
+        self.tap_url = tap_url.rstrip("/")
+        self._client = client or httpx.Client(timeout=timeout_s)
+
+    def query(self, adql: str, maxrec: int) -> TapResult:
+        try:
+            response = self._client.post(
+                f"{self.tap_url}/sync", data={"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": adql, "MAXREC": maxrec}
+            )
+        except httpx.HTTPError as exc:
+            raise ArchiveUnavailable(f"TAP at {self.tap_url} unreachable: {exc!r}") from exc
+        return parse_tap_response(response.status_code, response.content, adql)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class AsyncTapClient:
+    """The same protocol for triggers: network I/O awaited, VOTable parsing off the event loop."""
+
+    def __init__(self, tap_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.tap_url = tap_url.rstrip("/")
+        self._client = httpx.AsyncClient(timeout=timeout_s)
+
+    async def query(self, adql: str, maxrec: int) -> TapResult:
+        try:
+            response = await self._client.post(
+                f"{self.tap_url}/sync", data={"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": adql, "MAXREC": maxrec}
+            )
+        except httpx.HTTPError as exc:
+            raise ArchiveUnavailable(f"TAP at {self.tap_url} unreachable: {exc!r}") from exc
+        return await asyncio.to_thread(parse_tap_response, response.status_code, response.content, adql)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,1 @@
+"""Test doubles that speak real protocols (shipped in the package so the demo can use them too)."""

@@ -1,0 +1,240 @@
+"""The emulator's archive: CASDA's TAP tables in SQLite, queried with ADQL translated by a real SQL parser."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+TABLES: dict[str, dict[str, str]] = {
+    "ivoa.obscore": {
+        "dataproduct_type": "TEXT",
+        "calib_level": "INTEGER",
+        "obs_collection": "TEXT",
+        "obs_id": "TEXT",
+        "obs_publisher_did": "TEXT",
+        "access_url": "TEXT",
+        "access_format": "TEXT",
+        "access_estsize": "INTEGER",
+        "target_name": "TEXT",
+        "s_ra": "REAL",
+        "s_dec": "REAL",
+        "t_min": "REAL",
+        "t_max": "REAL",
+        "em_min": "REAL",
+        "em_max": "REAL",
+        "filename": "TEXT",
+        "obs_release_date": "TEXT",
+        "quality_level": "TEXT",
+    },
+    "casda.observation_event": {
+        "sbid": "INTEGER",
+        "event_date": "TEXT",
+        "event_type": "TEXT",
+        "project_code": "TEXT",
+        "obs_program": "TEXT",
+    },
+    "casda.project": {"opal_code": "TEXT", "short_name": "TEXT", "principal_first_name": "TEXT"},
+    "casda.observation_evaluation_file": {
+        "sbid": "INTEGER",
+        "filename": "TEXT",
+        "format": "TEXT",
+        "filesize": "INTEGER",
+        "access_url": "TEXT",
+    },
+}
+TIMESTAMP_COLUMNS = frozenset({"event_date", "obs_release_date"})
+
+
+class AdqlError(Exception):
+    """Reported to the client as QUERY_STATUS=ERROR (with HTTP 200, as CASDA does)."""
+
+
+def iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+
+
+def to_sqlite(adql: str) -> str:
+    """Parse ADQL (SQL-92 with TOP) and render SQLite. One SELECT over known tables only."""
+    try:
+        statements = sqlglot.parse(adql, read="tsql")
+    except sqlglot.errors.ParseError as exc:
+        raise AdqlError(f"Syntax error: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1 or statements[0] is None:
+        raise AdqlError("Exactly one SELECT statement is allowed")
+    tree = statements[0]
+    if not isinstance(tree, exp.Query):
+        raise AdqlError(f"Only SELECT is allowed, not {tree.key.upper()}")
+    for table in tree.find_all(exp.Table):
+        name = f"{table.db}.{table.name}".lower() if table.db else table.name.lower()
+        if name not in TABLES and not _is_cte(tree, table.name):
+            raise AdqlError(f"Table {name} does not exist")
+    return tree.sql(dialect="sqlite")
+
+
+def _is_cte(tree: Any, name: str) -> bool:
+    return any(cte.alias_or_name == name for cte in tree.find_all(exp.CTE))
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    overflow: bool
+
+
+class Catalogue:
+    """Thread-safe: the HTTP server answers from several threads."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self._lock = threading.Lock()
+        for schema in {name.split(".")[0] for name in TABLES}:
+            self._db.execute(f"ATTACH DATABASE ':memory:' AS {schema}")
+        for name, columns in TABLES.items():
+            cols = ", ".join(f"{c} {t}" for c, t in columns.items())
+            self._db.execute(f"CREATE TABLE {name} ({cols})")
+        self._db.execute("CREATE INDEX ivoa.obscore_obs_id ON obscore (obs_id)")
+        self._db.execute("CREATE INDEX casda.event_date ON observation_event (event_date)")
+
+    def query(self, adql: str, maxrec: int | None) -> QueryResult:
+        sql = to_sqlite(adql)
+        with self._lock:
+            try:
+                cursor = self._db.execute(sql)
+            except sqlite3.Error as exc:
+                raise AdqlError(f"Query failed: {exc}") from None
+            columns = [d[0] for d in cursor.description]
+            rows = cursor.fetchmany(maxrec + 1) if maxrec is not None else cursor.fetchall()
+        overflow = maxrec is not None and len(rows) > maxrec
+        return QueryResult(columns, rows[:maxrec] if overflow else rows, overflow)
+
+    def insert(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        columns = TABLES[table]
+        values = [tuple(row.get(c) for c in columns) for row in rows]
+        # Table and column names come from TABLES, never from a request.
+        insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
+        with self._lock:
+            self._db.executemany(insert, values)
+            self._db.commit()
+        return len(values)
+
+    def count(self, table: str) -> int:
+        with self._lock:
+            return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608 (TABLES key)
+
+
+# -- seeding ---------------------------------------------------------------------------------------------------
+
+WALLABY_FIELDS = ["NGC4636", "NGC5044", "Hydra", "Norma", "NGC4808", "Vela"]
+
+
+def wallaby_sbid_rows(
+    base_url: str, sbid: int, when: datetime, sources: list[str], *, project: str = "AS102", n_cubes: int = 2
+) -> dict[str, list[dict[str, Any]]]:
+    """One deposited WALLABY scheduling block: its event, cubes, per-source split visibilities, evaluation file."""
+    rng = random.Random(sbid)  # noqa: S311 (repeatable sky positions, not security)
+    field = WALLABY_FIELDS[sbid % len(WALLABY_FIELDS)]
+    footprint = "A" if sbid % 2 else "B"
+    released = iso(when + timedelta(days=30))
+    products: list[dict[str, Any]] = []
+
+    def product(did: str, filename: str, kind: str, size_kb: int, quality: str = "NOT_VALIDATED") -> None:
+        products.append(
+            {
+                "dataproduct_type": kind,
+                "calib_level": 2,
+                "obs_collection": "WALLABY",
+                "obs_id": f"ASKAP-{sbid}",
+                "obs_publisher_did": did,
+                "access_url": f"{base_url}/casda_vo_proxy/vo/datalink/links?ID={did}",
+                "access_format": "application/fits" if filename.endswith(".fits") else "application/x-tar",
+                "access_estsize": size_kb,
+                "target_name": field,
+                "s_ra": round(rng.uniform(150, 210), 5),
+                "s_dec": round(rng.uniform(-45, 8), 5),
+                "filename": filename,
+                "obs_release_date": released,
+                "quality_level": quality,
+            }
+        )
+
+    for i in range(n_cubes):
+        product(f"cube-{sbid * 10 + i}", f"image.restored.i.{field}_{i}.cube.contsub.fits", "cube", 40_000_000)
+        product(f"cube-{sbid * 10 + 5 + i}", f"weights.i.{field}_{i}.cube.fits", "cube", 40_000_000)
+    for beam, source in enumerate(sources):
+        did = f"visibility-{sbid * 100 + beam}"
+        product(did, f"{source}_{footprint}_beam{beam:02d}_10arc_split.ms.tar", "visibility", 7_800_000 + beam)
+    return {
+        "casda.observation_event": [
+            {
+                "sbid": sbid,
+                "event_date": iso(when),
+                "event_type": "DEPOSITED",
+                "project_code": project,
+                "obs_program": "WALLABY",
+            }
+        ],
+        "ivoa.obscore": products,
+        "casda.observation_evaluation_file": [
+            {
+                "sbid": sbid,
+                "filename": f"calibration-metadata-processing-logs-SB{sbid}_{when:%Y-%m-%d-%H%M%S}.tar",
+                "format": "calibration",
+                "filesize": 51_200,
+                "access_url": None,
+            }
+        ],
+    }
+
+
+def seed_wallaby(catalogue: Catalogue, base_url: str, *, sbids: int = 6, start: datetime | None = None) -> None:
+    """Realistic AS102 deposits plus another project's, so filters have something to filter out."""
+    start = start or datetime(2024, 3, 1, tzinfo=UTC)
+    catalogue.insert(
+        "casda.project",
+        [
+            {"opal_code": "AS102", "short_name": "WALLABY", "principal_first_name": "Barbel"},
+            {"opal_code": "AS101", "short_name": "EMU", "principal_first_name": "Ray"},
+        ],
+    )
+    hipass = ["HIPASSJ1303+07", "HIPASSJ1318-21", "HIPASSJ1324-24", "HIPASSJ1312-15", "ESO509-G040", "NGC5260"]
+    for i in range(sbids):
+        sbid = 33681 + 20 * i
+        block = wallaby_sbid_rows(base_url, sbid, start + timedelta(days=i), hipass[i % 3 : i % 3 + 3])
+        for table, rows in block.items():
+            catalogue.insert(table, rows)
+    catalogue.insert(
+        "casda.observation_event",
+        [
+            {
+                "sbid": 40000,
+                "event_date": iso(start),
+                "event_type": "DEPOSITED",
+                "project_code": "AS101",
+                "obs_program": "EMU",
+            }
+        ],
+    )
+    catalogue.insert(
+        "ivoa.obscore",
+        [
+            {
+                "dataproduct_type": "cube",
+                "obs_collection": "EMU",
+                "obs_id": "ASKAP-40000",
+                "obs_publisher_did": "cube-400000",
+                "filename": "image.i.EMU_2042-55.cont.fits",
+                "access_estsize": 1000,
+                "obs_release_date": iso(start),
+                "quality_level": "GOOD",
+            }
+        ],
+    )
