@@ -18,11 +18,19 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Beampipe ledger",
                 "external-doc-url": "https://github.com/beampipe/beampipe-provider",
                 "tags": ["software"],
-            }
+            },
+            {
+                "integration-name": "CASDA",
+                "external-doc-url": "https://research.csiro.au/casda/",
+                "tags": ["service"],
+            },
         ],
         "hooks": [
             {"integration-name": "Beampipe ledger", "python-modules": ["beampipe_provider.hooks.ledger"]},
+            {"integration-name": "CASDA", "python-modules": ["beampipe_provider.hooks.casda"]},
         ],
+        "sensors": [{"integration-name": "CASDA", "python-modules": ["beampipe_provider.sensors.casda"]}],
+        "triggers": [{"integration-name": "CASDA", "python-modules": ["beampipe_provider.triggers.casda"]}],
         "connection-types": [
             {
                 "hook-class-name": "beampipe_provider.hooks.ledger.LedgerHook",
@@ -48,6 +56,33 @@ def get_provider_info() -> dict[str, Any]:
                     "relabeling": {"schema": "Database (or SQLite file path)"},
                     "placeholders": {"host": "127.0.0.1", "port": "5432", "schema": "beampipe"},
                 },
-            }
+            },
+            {
+                "hook-class-name": "beampipe_provider.hooks.casda.CasdaHook",
+                "hook-name": "CASDA",
+                "connection-type": "casda",
+                "conn-fields": {
+                    "tap_url": {
+                        "label": "TAP URL",
+                        "schema": {"type": ["string", "null"], "default": "https://casda.csiro.au/casda_vo_tools/tap"},
+                    },
+                    "soda_url": {
+                        "label": "DataLink/SODA base URL",
+                        "schema": {"type": ["string", "null"], "default": "https://casda.csiro.au/casda_data_access"},
+                    },
+                    "login_url": {
+                        "label": "Login check URL",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "default": "https://data.csiro.au/casda_vo_proxy/vo/tap/availability",
+                        },
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "port", "schema", "extra"],
+                    "relabeling": {"login": "OPAL username (e-mail)", "password": "OPAL password"},
+                    "placeholders": {"login": "someone@example.org"},
+                },
+            },
         ],
     }

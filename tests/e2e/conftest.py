@@ -26,14 +26,27 @@ class AirflowEnv:
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         }
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(args, env=self.env, capture_output=True, text=True, timeout=300)
+    def run(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(args, env=self.env | (env or {}), capture_output=True, text=True, timeout=300)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
         return result
 
-    def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.run(str(BIN / "airflow"), *args, check=check)
+    def airflow(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run(str(BIN / "airflow"), *args, check=check, env=env)
+
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(BIN / "airflow"), *args],
+            env=self.env | (env or {}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
 
 @pytest.fixture(scope="session")

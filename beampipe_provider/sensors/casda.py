@@ -1,0 +1,165 @@
+"""CasdaDepositSensor: waits for CASDA deposits of a survey in the run's data interval and records them once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
+
+from beampipe_provider.archive.casda.discovery import DEFAULT_SOURCE_PATTERN, SurveyRules, discover
+from beampipe_provider.archive.casda.tap import ArchiveUnavailable
+from beampipe_provider.hooks.casda import CasdaHook
+from beampipe_provider.hooks.ledger import LedgerHook
+from beampipe_provider.ledger.records import DatasetRecord
+from beampipe_provider.triggers.casda import CasdaDepositTrigger
+
+
+def _aware(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    when = datetime.fromisoformat(value)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+class CasdaDepositSensor(BaseSensorOperator):
+    """Find the survey's CASDA deposits whose events fall in [since, until) and record them in the ledger.
+
+    `since`/`until` default to the run's data interval, so `airflow backfill create` over past dates finds the same
+    deposits again, and the ledger keeps them single. Returns (XCom) up to `batch_size` dataset records, each with
+    its ledger status (new, changed, unchanged), ready for `.expand()`. While CASDA is unreachable the sensor keeps
+    waiting (`fail_when_unavailable=True` fails instead).
+    """
+
+    template_fields: Sequence[str] = ("survey", "project_codes", "since", "until", "filename_patterns")
+
+    def __init__(
+        self,
+        *,
+        survey: str,
+        project_codes: list[str],
+        collections: list[str] | None = None,
+        filename_patterns: list[str] | None = None,
+        dataproduct_types: list[str] | None = None,
+        event_types: list[str] | None = None,
+        source_pattern: str = DEFAULT_SOURCE_PATTERN,
+        released_only: bool = False,
+        since: str | None = None,
+        until: str | None = None,
+        lookback: timedelta = timedelta(days=1),
+        batch_size: int = 100,
+        casda_conn_id: str = CasdaHook.default_conn_name,
+        beampipe_ledger_conn_id: str = LedgerHook.default_conn_name,
+        fail_when_unavailable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.survey = survey
+        self.project_codes = project_codes
+        self.collections = collections or []
+        self.filename_patterns = filename_patterns or []
+        self.dataproduct_types = dataproduct_types or []
+        self.event_types = event_types
+        self.source_pattern = source_pattern
+        self.released_only = released_only
+        self.since = since
+        self.until = until
+        self.lookback = lookback
+        self.batch_size = batch_size
+        self.casda_conn_id = casda_conn_id
+        self.beampipe_ledger_conn_id = beampipe_ledger_conn_id
+        self.fail_when_unavailable = fail_when_unavailable
+        self.deferrable = deferrable
+
+    # -- shared ---------------------------------------------------------------------------------------------
+
+    def _rules(self) -> SurveyRules:
+        extra = {"event_types": self.event_types} if self.event_types else {}
+        return SurveyRules(
+            survey=self.survey,
+            project_codes=self.project_codes,
+            collections=self.collections,
+            filename_patterns=self.filename_patterns,
+            dataproduct_types=self.dataproduct_types,
+            source_pattern=self.source_pattern,
+            released_only=self.released_only,
+            **extra,
+        )
+
+    def _window(self, context: Context) -> tuple[datetime, datetime]:
+        """[since, until): explicit values, else the run's data interval. A manual run's interval is empty (start ==
+        end == logical date), so it looks back `lookback` from its end instead."""
+        until = _aware(self.until) or context.get("data_interval_end") or datetime.now(UTC)
+        since = _aware(self.since) or context.get("data_interval_start")
+        if since is None or since >= until:
+            since = until - self.lookback
+        return since, until
+
+    def _record(self, datasets: list[DatasetRecord]) -> list[dict[str, Any]]:
+        """The task (never the trigger) writes the ledger; the XCom carries at most batch_size records."""
+        result = LedgerHook(beampipe_ledger_conn_id=self.beampipe_ledger_conn_id).get_store().record_datasets(datasets)
+        status = {**dict.fromkeys(result.new, "new"), **dict.fromkeys(result.changed, "changed")}
+        ordered = sorted(datasets, key=lambda d: (status.get(d.dataset_id) is None, d.dataset_id))
+        self.log.info(
+            "CASDA: %d datasets (%d new, %d changed, %d already recorded)%s",
+            len(datasets),
+            len(result.new),
+            len(result.changed),
+            len(result.unchanged),
+            f"; passing on the first {self.batch_size}" if len(datasets) > self.batch_size else "",
+        )
+        return [
+            d.model_dump(mode="json") | {"ledger_status": status.get(d.dataset_id, "unchanged")}
+            for d in ordered[: self.batch_size]
+        ]
+
+    # -- poke mode ------------------------------------------------------------------------------------------
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        since, until = self._window(context)
+        client = CasdaHook(casda_conn_id=self.casda_conn_id).get_tap_client()
+        try:
+            found = discover(client, self._rules(), since=since, until=until, now=datetime.now(UTC))
+        except ArchiveUnavailable as exc:
+            if self.fail_when_unavailable:
+                raise
+            self.log.warning("CASDA unavailable, will poke again: %s", exc)
+            return PokeReturnValue(is_done=False)
+        finally:
+            client.close()
+        if not found.datasets:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self._record(found.datasets))
+
+    # -- deferrable mode ------------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)  # already there: no need to occupy the triggerer
+        if first.is_done:
+            return first.xcom_value
+        since, until = self._window(context)
+        deadline = datetime.now(UTC) + timedelta(seconds=self.timeout)
+        self.log.info("No deposits yet in [%s, %s): deferring to the triggerer until %s", since, until, deadline)
+        self.defer(
+            trigger=CasdaDepositTrigger(
+                rules=self._rules().model_dump(mode="json"),
+                since=since.isoformat(),
+                until=until.isoformat(),
+                casda_conn_id=self.casda_conn_id,
+                poll_interval=float(self.poke_interval),
+                deadline=deadline.isoformat(),
+            ),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
+        if event["status"] == "timeout":
+            raise AirflowSensorTimeout(event["message"])
+        if event["status"] != "success":
+            raise AirflowException(f"CASDA deposit search failed: {event['message']}")
+        return self._record([DatasetRecord.model_validate(d) for d in event["datasets"]])
