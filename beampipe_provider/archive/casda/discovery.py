@@ -6,6 +6,7 @@ The logic is written once, free of I/O: `discovery_steps` yields the ADQL it nee
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -168,21 +169,31 @@ def _required_timestamp(value: Any) -> datetime:
     return when
 
 
-def discover(client: TapClient, rules: SurveyRules, **kwargs: Any) -> Discovery:
-    steps = discovery_steps(rules, **kwargs)
+Steps = Generator[TapQuery, TapResult, Discovery]
+
+
+def _advance(steps: Steps, result: TapResult | None) -> TapQuery | Discovery:
+    """One step of the discovery: the next query, or the finished Discovery (never a bare StopIteration, which
+    cannot cross a thread boundary)."""
     try:
-        query = next(steps)
-        while True:
-            query = steps.send(client.query(query.adql, query.maxrec))
+        return next(steps) if result is None else steps.send(result)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+
+
+def discover(client: TapClient, rules: SurveyRules, **kwargs: Any) -> Discovery:
+    steps = discovery_steps(rules, **kwargs)
+    step = _advance(steps, None)
+    while isinstance(step, TapQuery):
+        step = _advance(steps, client.query(step.adql, step.maxrec))
+    return step
 
 
 async def adiscover(client: AsyncTapClient, rules: SurveyRules, **kwargs: Any) -> Discovery:
+    """On the triggerer: turning thousands of rows into records takes tens of ms, so it runs off the event loop."""
     steps = discovery_steps(rules, **kwargs)
-    try:
-        query = next(steps)
-        while True:
-            query = steps.send(await client.query(query.adql, query.maxrec))
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+    step = _advance(steps, None)
+    while isinstance(step, TapQuery):
+        result = await client.query(step.adql, step.maxrec)
+        step = await asyncio.to_thread(_advance, steps, result)
+    return step
