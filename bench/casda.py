@@ -46,9 +46,8 @@ class TimedTapClient(tap.TapClient):
 
     def query(self, adql: str, maxrec: int) -> tap.TapResult:
         start = time.perf_counter()
-        response = self._client.post(
-            f"{self.tap_url}/sync", data={"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": adql, "MAXREC": maxrec}
-        )
+        url, form = tap.sync_request(self.tap_url, adql, maxrec)
+        response = self._client.post(url, data=form)
         mid = time.perf_counter()
         result = tap.parse_tap_response(response.status_code, response.content, adql)
         self.wait_s += mid - start

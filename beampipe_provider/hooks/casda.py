@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,8 @@ class CasdaHook(BaseHook):
         return TapClient(self.get_endpoints().tap_url)
 
     async def aget_tap_client(self) -> AsyncTapClient:
-        return AsyncTapClient((await self.aget_endpoints()).tap_url)
+        # Building an HTTP client loads the CA bundle from disk: keep that off the triggerer's event loop.
+        return await asyncio.to_thread(AsyncTapClient, (await self.aget_endpoints()).tap_url)
 
     def test_connection(self) -> tuple[bool, str]:
         try:

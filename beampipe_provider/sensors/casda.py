@@ -122,7 +122,7 @@ class CasdaDepositSensor(BaseSensorOperator):
         since, until = self._window(context)
         client = CasdaHook(casda_conn_id=self.casda_conn_id).get_tap_client()
         try:
-            found = discover(client, self._rules(), since=since, until=until, now=datetime.now(UTC))
+            found = discover(client, self._rules(), since=since, until=until)
         except ArchiveUnavailable as exc:
             if self.fail_when_unavailable:
                 raise

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from beampipe_provider.archive.casda import adql
-from beampipe_provider.archive.casda.discovery import SurveyRules
+from beampipe_provider.archive.casda.discovery import SurveyRules, discovery_steps
+from beampipe_provider.archive.casda.tap import TapResult
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -72,3 +73,11 @@ def test_survey_rules_check_every_field_up_front():
         SurveyRules(survey="WALLABY", project_codes=["AS102"], collections=["WALLABY'--"])
     with pytest.raises(ValueError, match="source_pattern"):
         SurveyRules(survey="WALLABY", project_codes=["AS102"], source_pattern=r"^(\w+)_")
+
+
+def test_released_only_filters_on_the_time_of_the_poll_whichever_driver_runs_it():
+    rules = SurveyRules(survey="WALLABY", project_codes=["AS102"], released_only=True)
+    steps = discovery_steps(rules, since=T0)
+    next(steps)  # the events query
+    products = steps.send(TapResult([{"sbid": 33681, "event_date": "2024-03-01T00:00:00.000"}], overflow=False))
+    assert "obs_release_date <= '" in products.adql

@@ -118,6 +118,7 @@ def discovery_steps(
     sbid_batch: int = 200,
 ) -> Generator[TapQuery, TapResult, Discovery]:
     """Events in [since, until), paged by (event_date, sbid); then their products, paged by obs_publisher_did."""
+    now = now or datetime.now(UTC)  # "released" means released by now, whichever driver runs the steps
     events: list[dict[str, Any]] = []
     queries = 0
     after: tuple[datetime, int] | None = None

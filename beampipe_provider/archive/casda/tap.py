@@ -75,6 +75,11 @@ def parse_tap_response(status: int, content: bytes, query: str) -> TapResult:
     return TapResult(rows, overflow)
 
 
+def sync_request(tap_url: str, adql: str, maxrec: int) -> tuple[str, dict[str, str | int]]:
+    """The URL and form of a TAP synchronous ADQL query (the same for both transports)."""
+    return f"{tap_url}/sync", {"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": adql, "MAXREC": maxrec}
+
+
 class TapClient:
     """Synchronous TAP over httpx, for tasks."""
 
@@ -84,9 +89,8 @@ class TapClient:
 
     def query(self, adql: str, maxrec: int) -> TapResult:
         try:
-            response = self._client.post(
-                f"{self.tap_url}/sync", data={"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": adql, "MAXREC": maxrec}
-            )
+            url, form = sync_request(self.tap_url, adql, maxrec)
+            response = self._client.post(url, data=form)
         except httpx.HTTPError as exc:
             raise ArchiveUnavailable(f"TAP at {self.tap_url} unreachable: {exc!r}") from exc
         return parse_tap_response(response.status_code, response.content, adql)
@@ -104,9 +108,8 @@ class AsyncTapClient:
 
     async def query(self, adql: str, maxrec: int) -> TapResult:
         try:
-            response = await self._client.post(
-                f"{self.tap_url}/sync", data={"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": adql, "MAXREC": maxrec}
-            )
+            url, form = sync_request(self.tap_url, adql, maxrec)
+            response = await self._client.post(url, data=form)
         except httpx.HTTPError as exc:
             raise ArchiveUnavailable(f"TAP at {self.tap_url} unreachable: {exc!r}") from exc
         return await asyncio.to_thread(parse_tap_response, response.status_code, response.content, adql)
