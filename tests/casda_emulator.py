@@ -22,12 +22,12 @@ class RunningEmulator:
     def tap_url(self) -> str:
         return self.base_url + TAP_PATH
 
-    def admin(self, what: str, payload: dict) -> dict:
+    def admin(self, what: str, payload: dict | None = None) -> dict:
         request = urllib.request.Request(
             f"{self.base_url}/_emulator/{what}",
-            data=json.dumps(payload).encode(),
+            data=json.dumps(payload).encode() if payload is not None else None,
             headers={"Content-Type": "application/json"},
-            method="POST",
+            method="POST" if payload is not None else "GET",
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())

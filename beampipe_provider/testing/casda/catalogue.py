@@ -126,6 +126,11 @@ class Catalogue:
             self._db.commit()
         return len(values)
 
+    def filename_of(self, did: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT filename FROM ivoa.obscore WHERE obs_publisher_did = ?", (did,)).fetchone()
+        return None if row is None else str(row[0])
+
     def count(self, table: str) -> int:
         with self._lock:
             return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608 (TABLES key)

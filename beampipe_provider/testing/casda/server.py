@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -12,13 +13,20 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+from xml.sax.saxutils import escape, quoteattr
 
 from beampipe_provider.testing.casda import votable
 from beampipe_provider.testing.casda.catalogue import TABLES, AdqlError, Catalogue, wallaby_sbid_rows
+from beampipe_provider.testing.casda.data_access import DataAccess, checksum_text, content
 
 TAP = "/casda_vo_tools/tap"
 AVAILABILITY = "/casda_vo_proxy/vo/tap/availability"
+DATALINK = "/casda_vo_proxy/vo/datalink/links"
+SODA_ASYNC = "/casda_data_access/data/async"
+DOWNLOAD = "/download"
+UWS = "http://www.ivoa.net/xml/UWS/v1.0"
+XLINK = "http://www.w3.org/1999/xlink"
 ADMIN = "/_emulator"
 OPAL_REALM = "ATNF OPAL Login"
 DEFAULT_MAXREC = 100_000
@@ -33,6 +41,10 @@ class Faults:
     tap_query_error: int = 0
     tap_malformed: int = 0
     tap_hang_s: float = 0.0
+    soda_stuck_suspended: int = 0
+    soda_job_error: int = 0
+    download_truncate: int = 0
+    download_corrupt: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take(self, name: str) -> bool:
@@ -81,6 +93,8 @@ class Emulator(ThreadingHTTPServer):
         self.catalogue = catalogue
         self.faults = faults
         self.accounts = accounts
+        self.data = DataAccess()
+        self.range_requests = 0  # read by tests through /_emulator/stats
 
     @property
     def base_url(self) -> str:
@@ -134,10 +148,17 @@ class Handler(BaseHTTPRequestHandler):
             f"{TAP}/capabilities": self._tap_capabilities,
             f"{TAP}/availability": self._availability_public,
             AVAILABILITY: self._availability_login,
+            DATALINK: self._datalink,
+            SODA_ASYNC: self._soda_create,
             f"{ADMIN}/deposit": self._admin_deposit,
             f"{ADMIN}/faults": self._admin_faults,
+            f"{ADMIN}/stats": self._admin_stats,
         }
         handler = routes.get(path)
+        if handler is None and path.startswith(SODA_ASYNC + "/"):
+            handler = self._soda_job
+        elif handler is None and path.startswith(DOWNLOAD + "/"):
+            handler = self._download
         if handler is None:
             self._send(HTTPStatus.NOT_FOUND, f"no such path: {path}\n", "text/plain")
         else:
@@ -210,16 +231,120 @@ class Handler(BaseHTTPRequestHandler):
     def _availability_public(self) -> None:
         self._send(HTTPStatus.OK, _AVAILABLE, "text/xml")
 
+    def _authorised(self) -> bool:
+        if self.server.accounts.check(self.headers.get("Authorization")):
+            return True
+        self._send(
+            HTTPStatus.UNAUTHORIZED, "Unauthorized\n", "text/plain", {"WWW-Authenticate": f'Basic realm="{OPAL_REALM}"'}
+        )
+        return False
+
     def _availability_login(self) -> None:
-        if not self.server.accounts.check(self.headers.get("Authorization")):
-            self._send(
-                HTTPStatus.UNAUTHORIZED,
-                "Unauthorized\n",
-                "text/plain",
-                {"WWW-Authenticate": f'Basic realm="{OPAL_REALM}"'},
-            )
+        if self._authorised():
+            self._send(HTTPStatus.OK, _AVAILABLE, "text/xml")
+
+    # -- DataLink, SODA, downloads --------------------------------------------------------------------------
+
+    def _datalink(self) -> None:
+        if not self._authorised():
             return
-        self._send(HTTPStatus.OK, _AVAILABLE, "text/xml")
+        did = self._params().get("ID", "")
+        if self.server.catalogue.filename_of(did) is None:
+            self._send(HTTPStatus.OK, votable.error(f"Unknown ID {did}"))
+            return
+        self._send(HTTPStatus.OK, _datalink_document(did, self.server.data.token_for(did), self.server.base_url))
+
+    def _soda_create(self) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        self._params()  # drain a form body, if any
+        try:
+            job = self.server.data.create_job(query.get("ID", []))
+        except ValueError as exc:
+            self._send(HTTPStatus.BAD_REQUEST, f"{exc}\n", "text/plain")
+            return
+        self._redirect(f"{self.server.base_url}{SODA_ASYNC}/{job.id}")
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(HTTPStatus.SEE_OTHER)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _soda_job(self) -> None:
+        parts = urlsplit(self.path).path.rstrip("/").removeprefix(SODA_ASYNC + "/").split("/")
+        job = self.server.data.jobs.get(parts[0])
+        if job is None:
+            self._send(HTTPStatus.NOT_FOUND, "no such job\n", "text/plain")
+            return
+        if parts[1:] == ["phase"] and self.command == "POST":
+            if self._params().get("PHASE") == "RUN":
+                faults = self.server.faults
+                self.server.data.run(
+                    job, stuck=faults.take("soda_stuck_suspended"), fails=faults.take("soda_job_error")
+                )
+            self._redirect(f"{self.server.base_url}{SODA_ASYNC}/{job.id}")
+            return
+        phase = self.server.data.observe(job)
+        results = ""
+        if phase == "COMPLETED":
+            for did in job.dids:
+                href = (
+                    f"{self.server.base_url}{DOWNLOAD}/{job.id}/{quote(self.server.catalogue.filename_of(did) or did)}"
+                )
+                results += f'<uws:result id="{did}" xlink:href={quoteattr(href)}/>'
+                results += f'<uws:result id="{did}.checksum" xlink:href={quoteattr(href + ".checksum")}/>'
+        error = (
+            f"<uws:errorSummary><uws:message>{escape(job.error)}</uws:message></uws:errorSummary>" if job.error else ""
+        )
+        self._send(
+            HTTPStatus.OK,
+            f'<?xml version="1.0"?><uws:job xmlns:uws="{UWS}" xmlns:xlink="{XLINK}"><uws:jobId>{job.id}</uws:jobId>'
+            f"<uws:phase>{phase}</uws:phase><uws:results>{results}</uws:results>{error}</uws:job>",
+            "text/xml",
+        )
+
+    def _download(self) -> None:
+        parts = urlsplit(self.path).path.removeprefix(DOWNLOAD + "/").split("/", 1)
+        job = self.server.data.jobs.get(parts[0])
+        name = unquote(parts[1]) if len(parts) == 2 else ""
+        wants_checksum = name.endswith(".checksum")
+        did = next(
+            (
+                d
+                for d in (job.dids if job else [])
+                if self.server.catalogue.filename_of(d) == name.removesuffix(".checksum")
+            ),
+            None,
+        )
+        if job is None or job.phase != "COMPLETED" or did is None:
+            self._send(HTTPStatus.NOT_FOUND, "no such file\n", "text/plain")
+            return
+        data = content(did)
+        if wants_checksum:
+            self._send(HTTPStatus.OK, checksum_text(data) + "\n", "text/plain")
+            return
+        if self.server.faults.take("download_corrupt"):
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
+        self._send_bytes(data)
+
+    def _send_bytes(self, data: bytes) -> None:
+        start = 0
+        if match := re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", "")):
+            start = min(int(match.group(1)), len(data))
+            self.server.range_requests += 1
+        body = data[start:]
+        self.send_response(HTTPStatus.PARTIAL_CONTENT if start else HTTPStatus.OK)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.end_headers()
+        if self.server.faults.take("download_truncate"):
+            self.wfile.write(body[: len(body) // 2])  # then the connection drops mid-file
+            self.close_connection = True
+            return
+        self.wfile.write(body)
 
     # -- admin: deposits over time, faults ------------------------------------------------------------------
 
@@ -243,6 +368,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._send(HTTPStatus.OK, json.dumps({"added": added}), "application/json")
 
+    def _admin_stats(self) -> None:
+        self._send(HTTPStatus.OK, json.dumps({"range_requests": self.server.range_requests}), "application/json")
+
     def _admin_faults(self) -> None:
         try:
             self.server.faults.update(json.loads(self._params().get("_JSON") or "{}"))
@@ -250,6 +378,23 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.BAD_REQUEST, json.dumps({"error": str(exc)}), "application/json")
             return
         self._send(HTTPStatus.OK, json.dumps({"faults": repr(self.server.faults)}), "application/json")
+
+
+def _datalink_document(did: str, token: str, base_url: str) -> str:
+    """DataLink as CASDA serves it: an async_service row with an authenticated ID token, and the service's URL."""
+    return (
+        votable.HEAD.replace('<RESOURCE type="results">\n', "") + '<RESOURCE type="results"><TABLE>'
+        '<FIELD name="ID" datatype="char" arraysize="*"/><FIELD name="access_url" datatype="char" arraysize="*"/>'
+        '<FIELD name="service_def" datatype="char" arraysize="*"/>'
+        '<FIELD name="error_message" datatype="char" arraysize="*"/>'
+        '<FIELD name="semantics" datatype="char" arraysize="*"/>'
+        '<FIELD name="authenticated_id_token" datatype="char" arraysize="*"/>'
+        f"<DATA><TABLEDATA><TR><TD>{escape(did)}</TD><TD/><TD>async_service</TD><TD/><TD>#this</TD>"
+        f"<TD>{token}</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE>"
+        '<RESOURCE type="meta" utype="adhoc:service" ID="async_service">'
+        f'<PARAM name="accessURL" datatype="char" arraysize="*" value="{base_url}{SODA_ASYNC}"/>'
+        "</RESOURCE></VOTABLE>\n"
+    )
 
 
 _AVAILABLE = (

@@ -1,0 +1,138 @@
+"""Downloads: streamed, resumed with Range, verified against CASDA's .checksum, then renamed into place.
+
+A file name from the archive is never trusted as a path: it must be one plain name inside the target directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import unicodedata
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+import httpx
+
+from beampipe_provider.archive.casda.tap import ArchiveError, ArchiveUnavailable
+
+CHUNK = 1 << 20
+MAX_NAME = 255
+
+
+class UnsafeFileName(ArchiveError):
+    pass
+
+
+class ChecksumMismatch(ArchiveError):
+    pass
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """Either CASDA's `crc32 sha1 size` hex triple, or a single md5."""
+
+    crc32: int | None = None
+    sha1: str | None = None
+    size: int | None = None
+    md5: str | None = None
+
+
+@dataclass(frozen=True)
+class DownloadedFile:
+    path: Path
+    size: int
+    sha256: str
+
+
+def safe_file_name(name: str) -> str:
+    if not name or name in {".", ".."} or len(name.encode()) > MAX_NAME:
+        raise UnsafeFileName(f"refusing file name {name!r}: empty, dot or longer than {MAX_NAME} bytes")
+    if "/" in name or "\\" in name or any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise UnsafeFileName(f"refusing file name {name!r}: path separators or control characters")
+    return name
+
+
+def file_name_of(href: str) -> str:
+    """The local name for a result href: the last raw path segment, unquoted once (the href itself stays intact).
+    Splitting the raw path first means an encoded `..%2F` inside the name is seen, and refused."""
+    raw_path = httpx.URL(href).raw_path.decode("ascii").split("?", 1)[0]
+    return safe_file_name(unquote(raw_path.rsplit("/", 1)[-1]))
+
+
+def parse_checksum(text: str) -> Checksum:
+    fields = text.split()
+    try:
+        if len(fields) == 3:
+            return Checksum(crc32=int(fields[0], 16), sha1=fields[1].lower(), size=int(fields[2], 16))
+        if len(fields) >= 1 and len(fields[0]) == 32:
+            int(fields[0], 16)
+            return Checksum(md5=fields[0].lower())
+    except ValueError:
+        pass
+    raise ChecksumMismatch(f"unreadable .checksum file: {text[:100]!r}")
+
+
+def _digests(path: Path) -> dict[str, str | int]:
+    crc, sha1, md5, sha256, size = 0, hashlib.sha1(), hashlib.md5(), hashlib.sha256(), 0  # noqa: S324 (CASDA's formats)
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            crc = zlib.crc32(chunk, crc)
+            sha1.update(chunk)
+            md5.update(chunk)
+            sha256.update(chunk)
+            size += len(chunk)
+    return {"crc32": crc, "sha1": sha1.hexdigest(), "md5": md5.hexdigest(), "sha256": sha256.hexdigest(), "size": size}
+
+
+def verify(path: Path, expected: Checksum) -> dict[str, str | int]:
+    actual = _digests(path)
+    for name in ("size", "crc32", "sha1", "md5"):
+        want = getattr(expected, name)
+        if want is not None and want != actual[name]:
+            raise ChecksumMismatch(f"{path.name}: {name} is {actual[name]}, the archive says {want}")
+    return actual
+
+
+def download(client: httpx.Client, href: str, directory: Path, *, checksum_href: str | None = None) -> DownloadedFile:
+    """Fetch `href` into `directory`. A `.part` left by an interrupted attempt is resumed with a Range request;
+    a checksum mismatch deletes it. Only a verified file gets its final name."""
+    name = file_name_of(href)
+    directory.mkdir(parents=True, exist_ok=True)
+    final, part = directory / name, directory / f".{name}.part"
+    expected = parse_checksum(_fetch_text(client, checksum_href)) if checksum_href else None
+    _stream(client, href, part)
+    try:
+        digests = verify(part, expected) if expected else _digests(part)
+    except ChecksumMismatch:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, final)
+    return DownloadedFile(final, int(digests["size"]), str(digests["sha256"]))
+
+
+def _fetch_text(client: httpx.Client, href: str) -> str:
+    try:
+        response = client.get(href)
+    except httpx.HTTPError as exc:
+        raise ArchiveUnavailable(f"checksum download failed: {exc!r}") from exc
+    if response.status_code != 200:
+        raise ArchiveUnavailable(f"checksum download answered HTTP {response.status_code}")
+    return response.text
+
+
+def _stream(client: httpx.Client, href: str, part: Path) -> None:
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    try:
+        with client.stream("GET", href, headers=headers) as response:
+            if response.status_code not in (200, 206):
+                raise ArchiveUnavailable(f"download of {part.name[1:-5]} answered HTTP {response.status_code}")
+            mode = "ab" if response.status_code == 206 else "wb"  # 200: the server ignored Range, start over
+            with part.open(mode) as handle:
+                for chunk in response.iter_bytes():  # as it arrives: a dropped connection keeps what came
+                    handle.write(chunk)
+    except httpx.HTTPError as exc:
+        # The partial file stays: the next attempt resumes where this one stopped.
+        raise ArchiveUnavailable(f"download of {part.name[1:-5]} interrupted: {exc!r}") from exc
