@@ -86,6 +86,19 @@ def test_incremental_poll_with_overlap_finds_the_new_deposit_and_the_ledger_keep
     assert second.watermark == first.watermark + timedelta(hours=1)
 
 
+def test_an_updated_deposit_with_new_content_is_reported_changed(casda, store):
+    client = TapClient(casda.tap_url)
+    first = discover(client, WALLABY, since=None)
+    store.record_datasets(first.datasets)
+    later = first.watermark + timedelta(days=1)
+    casda.admin("redeposit", {"did": "visibility-3368101", "size_kb": 7_900_000, "when": later.isoformat()})
+    again = discover(client, WALLABY, since=first.watermark)
+    assert [e["event_type"] for e in again.events] == ["DEPOSITED", "UPDATED"]  # overlap re-reads the last one
+    recorded = store.record_datasets(again.datasets)
+    assert recorded.changed == ["visibility-3368101"]
+    assert recorded.new == []
+
+
 async def test_async_discovery_gives_the_same_answer(casda):
     client = AsyncTapClient(casda.tap_url)
     try:

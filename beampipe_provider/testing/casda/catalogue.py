@@ -131,6 +131,23 @@ class Catalogue:
             row = self._db.execute("SELECT filename FROM ivoa.obscore WHERE obs_publisher_did = ?", (did,)).fetchone()
         return None if row is None else str(row[0])
 
+    def redeposit(self, did: str, size_kb: int, when: datetime) -> int:
+        """A product replaced with new content: its size changes and its SBID gets an UPDATED event."""
+        with self._lock:
+            row = self._db.execute("SELECT obs_id FROM ivoa.obscore WHERE obs_publisher_did = ?", (did,)).fetchone()
+            if row is None:
+                raise KeyError(f"no product {did}")
+            sbid = int(str(row[0]).removeprefix("ASKAP-"))
+            self._db.execute("UPDATE ivoa.obscore SET access_estsize = ? WHERE obs_publisher_did = ?", (size_kb, did))
+            project = self._db.execute(
+                "SELECT project_code, obs_program FROM casda.observation_event WHERE sbid = ? LIMIT 1", (sbid,)
+            ).fetchone()
+            self._db.execute(
+                "INSERT INTO casda.observation_event VALUES (?, ?, 'UPDATED', ?, ?)", (sbid, iso(when), *project)
+            )
+            self._db.commit()
+        return sbid
+
     def count(self, table: str) -> int:
         with self._lock:
             return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608 (TABLES key)

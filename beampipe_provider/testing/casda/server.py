@@ -153,6 +153,7 @@ class Handler(BaseHTTPRequestHandler):
             f"{ADMIN}/deposit": self._admin_deposit,
             f"{ADMIN}/faults": self._admin_faults,
             f"{ADMIN}/stats": self._admin_stats,
+            f"{ADMIN}/redeposit": self._admin_redeposit,
         }
         handler = routes.get(path)
         if handler is None and path.startswith(SODA_ASYNC + "/"):
@@ -367,6 +368,17 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.BAD_REQUEST, json.dumps({"error": str(exc)}), "application/json")
             return
         self._send(HTTPStatus.OK, json.dumps({"added": added}), "application/json")
+
+    def _admin_redeposit(self) -> None:
+        """POST JSON {"did": "visibility-3368100", "size_kb": 123, "when": ISO?}: new content, an UPDATED event."""
+        try:
+            spec = json.loads(self._params().get("_JSON") or "{}")
+            when = datetime.fromisoformat(spec["when"]) if spec.get("when") else datetime.now(UTC)
+            sbid = self.server.catalogue.redeposit(str(spec["did"]), int(spec["size_kb"]), when)
+        except (KeyError, ValueError, TypeError) as exc:
+            self._send(HTTPStatus.BAD_REQUEST, json.dumps({"error": str(exc)}), "application/json")
+            return
+        self._send(HTTPStatus.OK, json.dumps({"sbid": sbid}), "application/json")
 
     def _admin_stats(self) -> None:
         self._send(HTTPStatus.OK, json.dumps({"range_requests": self.server.range_requests}), "application/json")
