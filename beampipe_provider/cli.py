@@ -158,7 +158,7 @@ def _run_json(run: Run) -> dict[str, Any]:
 def cmd_runs_show(args: argparse.Namespace) -> None:
     store = _store(args)
     run = store.get_run(store.resolve_run_key(args.run_key))
-    print(json.dumps(_run_json(run) | {"datasets": store.run_dataset_ids(run.run_key)}, indent=2))
+    print(json.dumps(_run_json(run) | {"datasets": [d.dataset_id for d in store.run_datasets(run.run_key)]}, indent=2))
     events = store.run_history(run.run_key)
     _print_table(
         [(_when(e.at), e.from_state, e.to_state, e.actor, json.dumps(e.detail)) for e in events],

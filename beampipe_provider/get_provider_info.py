@@ -29,6 +29,7 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Beampipe ledger", "python-modules": ["beampipe_provider.hooks.ledger"]},
             {"integration-name": "CASDA", "python-modules": ["beampipe_provider.hooks.casda"]},
         ],
+        "operators": [{"integration-name": "CASDA", "python-modules": ["beampipe_provider.operators.casda"]}],
         "sensors": [{"integration-name": "CASDA", "python-modules": ["beampipe_provider.sensors.casda"]}],
         "triggers": [{"integration-name": "CASDA", "python-modules": ["beampipe_provider.triggers.casda"]}],
         "connection-types": [

@@ -651,16 +651,17 @@ class LedgerStore:
             query = query.where(runs.c.source_id == source_id)
         return self._page(query, runs.c.id, after, limit, _run)
 
-    def run_dataset_ids(self, run_key: str) -> list[str]:
+    def run_datasets(self, run_key: str) -> list[DatasetRecord]:
+        """The datasets a run processes, as recorded (with the access URL last seen)."""
         query = (
-            sa.select(datasets.c.dataset_id)
+            sa.select(*(datasets.c[name] for name in DatasetRecord.model_fields))
             .join(run_datasets, run_datasets.c.dataset_pk == datasets.c.id)
             .join(runs, runs.c.id == run_datasets.c.run_id)
             .where(runs.c.run_key == run_key)
             .order_by(datasets.c.dataset_id)
         )
         with self.engine.begin() as conn:
-            return list(conn.execute(query).scalars())
+            return [DatasetRecord.model_validate(row._asdict()) for row in conn.execute(query)]
 
     def run_history(self, run_key: str) -> list[RunEvent]:
         query = (

@@ -115,7 +115,9 @@ def test_plan_makes_runs_only_for_registered_enabled_sources_and_reports_the_res
     assert plan.unknown_source == ["visibility-5"]
     assert plan.no_source == ["visibility-6"]
     by_source = {store.get_run(k).source_id: k for k in plan.created}
-    assert store.run_dataset_ids(by_source["HIPASSJ1303+07"]) == ["visibility-1", "visibility-2"]
+    linked = store.run_datasets(by_source["HIPASSJ1303+07"])
+    assert [d.dataset_id for d in linked] == ["visibility-1", "visibility-2"]
+    assert linked[0] == records[0]  # the record as it was recorded
     again = store.plan_runs("WALLABY", [r.dataset_id for r in reversed(records)], **PLAN)
     assert (again.created, sorted(again.existing)) == ([], sorted(plan.created))
     history = store.run_history(by_source["HIPASSJ1318-21"])

@@ -9,12 +9,14 @@ import hashlib
 import os
 import unicodedata
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
 import httpx
 
+from beampipe_provider.archive.casda.staging import CasdaStager
 from beampipe_provider.archive.casda.tap import ArchiveError, ArchiveUnavailable
 
 CHUNK = 1 << 20
@@ -102,6 +104,12 @@ def download(client: httpx.Client, href: str, directory: Path, *, checksum_href:
     directory.mkdir(parents=True, exist_ok=True)
     final, part = directory / name, directory / f".{name}.part"
     expected = parse_checksum(_fetch_text(client, checksum_href)) if checksum_href else None
+    if final.exists() and expected:  # a retry: a verified file is not fetched again
+        try:
+            digests = verify(final, expected)
+            return DownloadedFile(final, int(digests["size"]), str(digests["sha256"]))
+        except ChecksumMismatch:
+            final.unlink()
     _stream(client, href, part)
     try:
         digests = verify(part, expected) if expected else _digests(part)
@@ -136,3 +144,15 @@ def _stream(client: httpx.Client, href: str, part: Path) -> None:
     except httpx.HTTPError as exc:
         # The partial file stays: the next attempt resumes where this one stopped.
         raise ArchiveUnavailable(f"download of {part.name[1:-5]} interrupted: {exc!r}") from exc
+
+
+def stage_and_download(
+    stager: CasdaStager, client: httpx.Client, access_urls: Sequence[str], directory: Path, *, timeout_s: float
+) -> list[DownloadedFile]:
+    """Stage the products in one SODA job, then download and verify each into `directory`. Two products with the
+    same file name would overwrite each other: that is refused before anything is downloaded."""
+    results = stager.stage(access_urls, timeout_s=timeout_s)
+    names = [file_name_of(r.href) for r in results]
+    if clashes := sorted({n for n in names if names.count(n) > 1}):
+        raise UnsafeFileName(f"several products share the file name(s) {', '.join(clashes)}: refusing to overwrite")
+    return [download(client, r.href, directory, checksum_href=r.checksum_href) for r in results]

@@ -164,7 +164,7 @@ def wallaby_sbid_rows(
     """One deposited WALLABY scheduling block: its event, cubes, per-source split visibilities, evaluation file."""
     rng = random.Random(sbid)  # noqa: S311 (repeatable sky positions, not security)
     field = WALLABY_FIELDS[sbid % len(WALLABY_FIELDS)]
-    footprint = "A" if sbid % 2 else "B"
+    footprint = "A" if (sbid // 20) % 2 == 0 else "B"  # WALLABY observes each field twice, footprints A and B
     released = iso(when + timedelta(days=30))
     products: list[dict[str, Any]] = []
 
