@@ -1,16 +1,18 @@
-"""CasdaDepositTrigger: polls CASDA on the triggerer until deposits appear in a window. Reads only, writes nothing."""
+"""CASDA triggers: they read the archive and yield events; the ledger is written by tasks, never here."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
-from beampipe_provider.archive.casda.discovery import SurveyRules, adiscover
-from beampipe_provider.archive.casda.tap import ArchiveQueryError, ArchiveUnavailable
+from beampipe_provider.archive.casda.discovery import Discovery, SurveyRules, adiscover, parse_timestamp
+from beampipe_provider.archive.casda.tap import ArchiveError, ArchiveQueryError, ArchiveUnavailable
+
+STATE_KEY = "casda_deposits"  # the event trigger's entry in its asset_state_store
 
 
 def _when(value: str | None) -> datetime | None:
@@ -94,3 +96,111 @@ class CasdaDepositTrigger(BaseTrigger):
                 await asyncio.sleep(self.poll_interval)
         finally:
             await client.aclose()
+
+
+class CasdaDepositEventTrigger(BaseEventTrigger):
+    """For `Asset(watchers=[AssetWatcher(name=..., trigger=CasdaDepositEventTrigger(...))])`: polls CASDA forever and
+    yields one event per new deposit (an observation_event row with its products), which schedules the asset's DAGs.
+
+    The watermark and the deposits already announced inside the overlap window live in the triggerer-injected
+    `asset_state_store`, so a triggerer restart neither misses nor repeats a deposit. Kwargs are stable (they
+    identify the watcher): rules, connection, poll interval, overlap and the first poll's start.
+    """
+
+    def __init__(
+        self,
+        *,
+        rules: dict[str, Any],
+        casda_conn_id: str = "casda_default",
+        poll_interval: float = 300.0,
+        overlap_s: float = 86_400.0,
+        start: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.rules = rules
+        self.casda_conn_id = casda_conn_id
+        self.poll_interval = poll_interval
+        self.overlap_s = overlap_s
+        self.start = start
+        self._memory: dict[str, Any] = {}  # used when no asset_state_store is injected
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "rules": self.rules,
+                "casda_conn_id": self.casda_conn_id,
+                "poll_interval": self.poll_interval,
+                "overlap_s": self.overlap_s,
+                "start": self.start,
+            },
+        )
+
+    async def _load(self) -> dict[str, Any]:
+        store = self.asset_state_store
+        value = await store.aget(STATE_KEY) if store is not None else self._memory.get(STATE_KEY)
+        return dict(value) if isinstance(value, dict) else {"watermark": None, "announced": []}
+
+    async def _save(self, state: dict[str, Any]) -> None:
+        if self.asset_state_store is not None:
+            await self.asset_state_store.aset(STATE_KEY, state)
+        else:
+            self._memory[STATE_KEY] = state
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from beampipe_provider.hooks.casda import CasdaHook
+
+        rules = SurveyRules.model_validate(self.rules)
+        overlap = timedelta(seconds=self.overlap_s)
+        client = await CasdaHook(casda_conn_id=self.casda_conn_id).aget_tap_client()
+        try:
+            while True:
+                state = await self._load()
+                watermark = _when(state["watermark"])
+                since = watermark - overlap if watermark else _when(self.start)
+                try:
+                    found = await adiscover(client, rules, since=since)
+                except ArchiveError as exc:
+                    self.log.warning("CASDA poll failed, polling again in %.0f s: %s", self.poll_interval, exc)
+                else:
+                    announced = set(state["announced"])
+                    for event, datasets in deposits(found):
+                        if event["key"] in announced:
+                            continue
+                        yield TriggerEvent({"status": "success", **event, "datasets": datasets})
+                        announced.add(event["key"])
+                        # Saved at once: a triggerer stopped right after an event repeats at most that one.
+                        await self._save({"watermark": state["watermark"], "announced": sorted(announced)})
+                    keep_from = (found.watermark - overlap).isoformat() if found.watermark else None
+                    await self._save(
+                        {
+                            "watermark": found.watermark.isoformat() if found.watermark else state["watermark"],
+                            # Only keys still inside the next overlap window can be seen again.
+                            "announced": sorted(k for k in announced if keep_from is None or k >= keep_from),
+                        }
+                    )
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            await client.aclose()
+
+
+def deposits(found: Discovery) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """One (event, its SBID's datasets) pair per observation_event row; the key sorts by event time."""
+    by_sbid: dict[int, list[dict[str, Any]]] = {}
+    for record in found.datasets:
+        if record.sbid is not None:
+            by_sbid.setdefault(record.sbid, []).append(record.model_dump(mode="json"))
+    pairs = []
+    for row in found.events:
+        sbid = int(row["sbid"])
+        if datasets := by_sbid.get(sbid):
+            when = parse_timestamp(row["event_date"])
+            stamp = when.isoformat() if when else ""
+            event = {
+                "key": f"{stamp}|{sbid}|{row['event_type']}",
+                "sbid": sbid,
+                "event_type": row["event_type"],
+                "event_date": stamp,
+            }
+            pairs.append((event, datasets))
+    return pairs
