@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 import httpx
 
+from beampipe_provider.archive.base import LocalFile
 from beampipe_provider.archive.casda.staging import CasdaStager
 from beampipe_provider.archive.casda.tap import ArchiveError, ArchiveUnavailable
 
@@ -39,13 +40,6 @@ class Checksum:
     sha1: str | None = None
     size: int | None = None
     md5: str | None = None
-
-
-@dataclass(frozen=True)
-class DownloadedFile:
-    path: Path
-    size: int
-    sha256: str
 
 
 def safe_file_name(name: str) -> str:
@@ -97,7 +91,7 @@ def verify(path: Path, expected: Checksum) -> dict[str, str | int]:
     return actual
 
 
-def download(client: httpx.Client, href: str, directory: Path, *, checksum_href: str | None = None) -> DownloadedFile:
+def download(client: httpx.Client, href: str, directory: Path, *, checksum_href: str | None = None) -> LocalFile:
     """Fetch `href` into `directory`. A `.part` left by an interrupted attempt is resumed with a Range request;
     a checksum mismatch deletes it. Only a verified file gets its final name."""
     name = file_name_of(href)
@@ -107,7 +101,7 @@ def download(client: httpx.Client, href: str, directory: Path, *, checksum_href:
     if final.exists() and expected:  # a retry: a verified file is not fetched again
         try:
             digests = verify(final, expected)
-            return DownloadedFile(final, int(digests["size"]), str(digests["sha256"]))
+            return LocalFile(final, int(digests["size"]), str(digests["sha256"]))
         except ChecksumMismatch:
             final.unlink()
     _stream(client, href, part)
@@ -117,7 +111,7 @@ def download(client: httpx.Client, href: str, directory: Path, *, checksum_href:
         part.unlink(missing_ok=True)
         raise
     os.replace(part, final)
-    return DownloadedFile(final, int(digests["size"]), str(digests["sha256"]))
+    return LocalFile(final, int(digests["size"]), str(digests["sha256"]))
 
 
 def _fetch_text(client: httpx.Client, href: str) -> str:
@@ -148,7 +142,7 @@ def _stream(client: httpx.Client, href: str, part: Path) -> None:
 
 def stage_and_download(
     stager: CasdaStager, client: httpx.Client, access_urls: Sequence[str], directory: Path, *, timeout_s: float
-) -> list[DownloadedFile]:
+) -> list[LocalFile]:
     """Stage the products in one SODA job, then download and verify each into `directory`. Two products with the
     same file name would overwrite each other: that is refused before anything is downloaded."""
     results = stager.stage(access_urls, timeout_s=timeout_s)

@@ -10,7 +10,6 @@ import io
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree
 
@@ -18,6 +17,7 @@ import httpx
 from astropy.io import votable
 from astropy.io.votable.exceptions import VOWarning
 
+from beampipe_provider.archive.base import StagedFile
 from beampipe_provider.archive.casda.tap import ArchiveError, ArchiveUnavailable
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
@@ -35,12 +35,6 @@ class StagingTimeout(ArchiveError):
 
 class NotAuthorised(ArchiveError):
     """OPAL refused the credentials (HTTP 401/403)."""
-
-
-@dataclass(frozen=True)
-class StagedResult:
-    href: str  # as the archive wrote it
-    checksum_href: str | None
 
 
 def _check(response: httpx.Response, what: str) -> httpx.Response:
@@ -86,14 +80,14 @@ def parse_job(content: bytes) -> tuple[str, list[str], str | None]:
     return phase, hrefs, message.strip() if message else None
 
 
-def pair_checksums(hrefs: Sequence[str]) -> list[StagedResult]:
+def pair_checksums(hrefs: Sequence[str]) -> list[StagedFile]:
     """Match each file with its `.checksum` companion (compared on the path, so query strings may differ)."""
 
     def path(href: str) -> str:
         return httpx.URL(href).path
 
     checksums = {path(h).removesuffix(".checksum"): h for h in hrefs if path(h).endswith(".checksum")}
-    return [StagedResult(h, checksums.get(path(h))) for h in hrefs if not path(h).endswith(".checksum")]
+    return [StagedFile(h, checksums.get(path(h))) for h in hrefs if not path(h).endswith(".checksum")]
 
 
 class CasdaStager:
@@ -116,7 +110,7 @@ class CasdaStager:
     def __repr__(self) -> str:
         return "CasdaStager(<credentials hidden>)"
 
-    def stage(self, access_urls: Sequence[str], *, timeout_s: float) -> list[StagedResult]:
+    def stage(self, access_urls: Sequence[str], *, timeout_s: float) -> list[StagedFile]:
         """Stage every product in one SODA job and wait (with backoff) until it completes or `timeout_s` passes."""
         deadline = time.monotonic() + timeout_s
         service, tokens = None, []
@@ -133,7 +127,7 @@ class CasdaStager:
         _check(self._post(f"{job_url}/phase", data={"phase": "RUN"}), "SODA job start")
         return self._wait(job_url, deadline)
 
-    def _wait(self, job_url: str, deadline: float) -> list[StagedResult]:
+    def _wait(self, job_url: str, deadline: float) -> list[StagedFile]:
         interval = self._poll
         while True:
             phase, hrefs, message = parse_job(_check(self._get(job_url), "SODA job status").content)
