@@ -7,7 +7,10 @@ with a trailing `QUERY_STATUS=OVERFLOW`: both are read here, so no caller can mi
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import io
+import multiprocessing
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -99,8 +102,14 @@ class TapClient:
         self._client.close()
 
 
+@functools.cache
+def _parser_pool() -> concurrent.futures.ProcessPoolExecutor:
+    """VOTable parsing holds the GIL for tens of ms: in a thread it still stalls the triggerer's event loop."""
+    return concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+
 class AsyncTapClient:
-    """The same protocol for triggers: network I/O awaited, VOTable parsing off the event loop."""
+    """The same protocol for triggers: network I/O awaited, VOTables parsed in a worker process."""
 
     def __init__(self, tap_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.tap_url = tap_url.rstrip("/")
@@ -112,7 +121,10 @@ class AsyncTapClient:
             response = await self._client.post(url, data=form)
         except httpx.HTTPError as exc:
             raise ArchiveUnavailable(f"TAP at {self.tap_url} unreachable: {exc!r}") from exc
-        return await asyncio.to_thread(parse_tap_response, response.status_code, response.content, adql)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            _parser_pool(), parse_tap_response, response.status_code, response.content, adql
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
