@@ -30,12 +30,14 @@ def _recorded(store: LedgerStore) -> list[str]:
 
 def test_poke_mode_records_the_deposits_of_the_data_interval_once(airflow_env, casda, tmp_path):
     env, store = _env(casda, tmp_path)
+    casda.faults(tap_http_500=1)  # CASDA is down for the first poke: the sensor waits, it does not fail
     # A manual run's data interval is empty, so it looks back one day: [03-01, 03-02) holds seeded SBID 33681 and
     # its three visibilities; SBID 33701, deposited at 03-02T00:00, belongs to the next day.
     first = airflow_env.airflow("dags", "test", "beampipe_casda_poke", "2024-03-02", env=env)
     expected = ["visibility-3368100", "visibility-3368101", "visibility-3368102"]
     assert _recorded(store) == expected
     assert "visibility-3368100:new" in first.stdout + first.stderr
+    assert "CASDA unavailable, will poke again" in first.stdout + first.stderr
     # Re-running the same interval (what a backfill does) finds the same deposits; the ledger keeps them single.
     again = airflow_env.airflow("dags", "test", "beampipe_casda_poke", "2024-03-02", env=env)
     assert _recorded(store) == expected

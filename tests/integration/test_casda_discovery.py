@@ -127,6 +127,12 @@ def test_archive_faults_are_typed_and_nothing_is_recorded(casda, store, fault, e
     assert len(discover(TapClient(casda.tap_url), WALLABY, since=None).datasets) == 18  # the fault was one-off
 
 
+def test_a_hanging_archive_times_out_as_transient(casda):
+    casda.faults(tap_hang_s=5)
+    with pytest.raises(ArchiveUnavailable, match="unreachable"):
+        TapClient(casda.tap_url, timeout_s=1).query("SELECT TOP 1 sbid FROM casda.observation_event", 1)
+
+
 def test_unreachable_archive_is_transient(casda):
     with pytest.raises(ArchiveUnavailable, match="unreachable"):
         TapClient("http://127.0.0.1:9/casda_vo_tools/tap", timeout_s=2).query("SELECT 1", 1)
