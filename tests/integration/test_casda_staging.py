@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
+import astropy.units as u
 import httpx
 import pytest
 import pyvo
 import requests
+from astropy.coordinates import SkyCoord
 from astroquery.casda import Casda
 
 from beampipe_provider.archive.casda.download import ChecksumMismatch, download
@@ -54,6 +56,18 @@ def test_unmodified_astroquery_stages_and_downloads_from_the_emulator(casda, tmp
     files = client.download_files(urls, savedir=str(tmp_path))
     assert len(files) == 4  # two products and their .checksum files
     assert all((tmp_path / name).stat().st_size > 0 for name in map(lambda f: f.rsplit("/", 1)[-1], files))
+
+
+def test_unmodified_astroquery_region_query_uses_the_emulators_sia2(casda):
+    rows = (
+        TapClient(casda.tap_url)
+        .query("SELECT TOP 1 s_ra, s_dec, obs_publisher_did FROM ivoa.obscore WHERE obs_collection = 'WALLABY'", 1)
+        .rows
+    )
+    client = Casda()
+    client.URL = casda.base_url + "/casda_vo_tools/sia2/query"
+    table = client.query_region(SkyCoord(rows[0]["s_ra"], rows[0]["s_dec"], unit="deg"), radius=1 * u.arcsec)
+    assert rows[0]["obs_publisher_did"] in list(table["obs_publisher_did"])
 
 
 def test_wrong_credentials_are_named(casda):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import sqlite3
 import threading
@@ -83,6 +84,12 @@ def _is_cte(tree: Any, name: str) -> bool:
     return any(cte.alias_or_name == name for cte in tree.find_all(exp.CTE))
 
 
+def _separation_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
+    ra1, dec1, ra2, dec2 = map(math.radians, (ra1, dec1, ra2, dec2))
+    cos = math.sin(dec1) * math.sin(dec2) + math.cos(dec1) * math.cos(dec2) * math.cos(ra1 - ra2)
+    return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
+
+
 @dataclass
 class QueryResult:
     columns: list[str]
@@ -125,6 +132,25 @@ class Catalogue:
             self._db.executemany(insert, values)
             self._db.commit()
         return len(values)
+
+    def sia2(self, pos: str) -> QueryResult:
+        """SIA2 POS=CIRCLE ra dec radius or POS=RANGE ra1 ra2 dec1 dec2 (degrees) over ivoa.obscore."""
+        shape, *numbers = pos.split() or [""]
+        values = [float(n) for n in numbers]
+        circle = shape.upper() == "CIRCLE" and len(values) == 3
+        if not circle and not (shape.upper() == "RANGE" and len(values) == 4):
+            raise AdqlError(f"POS {pos!r}: expected CIRCLE ra dec radius or RANGE ra1 ra2 dec1 dec2")
+
+        def inside(ra: float, dec: float) -> bool:
+            if circle:
+                return _separation_deg(values[0], values[1], ra, dec) <= values[2]
+            return values[0] <= ra <= values[1] and values[2] <= dec <= values[3]
+
+        with self._lock:
+            cursor = self._db.execute("SELECT * FROM ivoa.obscore WHERE s_ra IS NOT NULL")
+            columns = [d[0] for d in cursor.description]
+            rows = [row for row in cursor.fetchall() if inside(row[columns.index("s_ra")], row[columns.index("s_dec")])]
+        return QueryResult(columns, rows, overflow=False)
 
     def filename_of(self, did: str) -> str | None:
         with self._lock:

@@ -21,6 +21,7 @@ from beampipe_provider.testing.casda.catalogue import TABLES, AdqlError, Catalog
 from beampipe_provider.testing.casda.data_access import DataAccess, checksum_text, content
 
 TAP = "/casda_vo_tools/tap"
+SIA2 = "/casda_vo_tools/sia2/query"
 AVAILABILITY = "/casda_vo_proxy/vo/tap/availability"
 DATALINK = "/casda_vo_proxy/vo/datalink/links"
 SODA_ASYNC = "/casda_data_access/data/async"
@@ -147,6 +148,7 @@ class Handler(BaseHTTPRequestHandler):
             f"{TAP}/tables": self._tap_tables,
             f"{TAP}/capabilities": self._tap_capabilities,
             f"{TAP}/availability": self._availability_public,
+            SIA2: self._sia2,
             AVAILABILITY: self._availability_login,
             DATALINK: self._datalink,
             SODA_ASYNC: self._soda_create,
@@ -197,6 +199,14 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, votable.error(str(exc)))
             return
         self._send(HTTPStatus.OK, votable.results(result.columns, result.rows, overflow=result.overflow))
+
+    def _sia2(self) -> None:
+        try:
+            result = self.server.catalogue.sia2(self._params().get("POS", ""))
+        except (AdqlError, ValueError) as exc:
+            self._send(HTTPStatus.OK, votable.error(str(exc)))
+            return
+        self._send(HTTPStatus.OK, votable.results(result.columns, result.rows, overflow=False))
 
     def _tap_tables(self) -> None:
         schemas: dict[str, list[str]] = {}
