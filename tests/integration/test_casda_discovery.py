@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -125,6 +126,14 @@ def test_archive_faults_are_typed_and_nothing_is_recorded(casda, store, fault, e
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM beampipe_datasets")).scalar() == 0
     assert len(discover(TapClient(casda.tap_url), WALLABY, since=None).datasets) == 18  # the fault was one-off
+
+
+def test_a_slow_archive_only_slows_discovery(casda):
+    casda.faults(latency_s=0.3)
+    started = time.monotonic()
+    found = discover(TapClient(casda.tap_url), WALLABY, since=None)
+    assert len(found.datasets) == 18
+    assert time.monotonic() - started >= 0.3 * found.queries  # the latency was really there, and waited out
 
 
 def test_a_hanging_archive_times_out_as_transient(casda):
