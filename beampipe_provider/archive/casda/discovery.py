@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from beampipe_provider.archive.casda import adql
 from beampipe_provider.archive.casda.tap import AsyncTapClient, TapClient, TapResult
 from beampipe_provider.ledger.records import DatasetRecord, Survey
+from beampipe_provider.sansio import Done, advance
 
 ARCHIVE = "casda"
 # WALLABY's per-source products start with the source's common ID: HIPASSJ1318-21_A_beam26_10arc_split.ms.tar
@@ -170,31 +171,19 @@ def _required_timestamp(value: Any) -> datetime:
     return when
 
 
-Steps = Generator[TapQuery, TapResult, Discovery]
-
-
-def _advance(steps: Steps, result: TapResult | None) -> TapQuery | Discovery:
-    """One step of the discovery: the next query, or the finished Discovery (never a bare StopIteration, which
-    cannot cross a thread boundary)."""
-    try:
-        return next(steps) if result is None else steps.send(result)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-
-
 def discover(client: TapClient, rules: SurveyRules, **kwargs: Any) -> Discovery:
     steps = discovery_steps(rules, **kwargs)
-    step = _advance(steps, None)
-    while isinstance(step, TapQuery):
-        step = _advance(steps, client.query(step.adql, step.maxrec))
-    return step
+    step = advance(steps, None)
+    while not isinstance(step, Done):
+        step = advance(steps, client.query(step.adql, step.maxrec))
+    return step.value
 
 
 async def adiscover(client: AsyncTapClient, rules: SurveyRules, **kwargs: Any) -> Discovery:
     """On the triggerer: turning thousands of rows into records takes tens of ms, so it runs off the event loop."""
     steps = discovery_steps(rules, **kwargs)
-    step = _advance(steps, None)
-    while isinstance(step, TapQuery):
+    step = advance(steps, None)
+    while not isinstance(step, Done):
         result = await client.query(step.adql, step.maxrec)
-        step = await asyncio.to_thread(_advance, steps, result)
-    return step
+        step = await asyncio.to_thread(advance, steps, result)
+    return step.value
