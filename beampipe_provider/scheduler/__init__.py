@@ -1,0 +1,1 @@
+"""Batch schedulers (Slurm first): job submission, tracking and cancellation. Core code: no Airflow imports."""

@@ -1,0 +1,140 @@
+"""What every batch scheduler offers (Slurm first): jobs, their states, and the errors that decide retries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class Phase(StrEnum):
+    """A job's lifecycle stage, common to every scheduler; the scheduler's own state is kept beside it."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    UNKNOWN = "UNKNOWN"  # in neither the queue nor accounting: never taken as success
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job_id: str
+    phase: Phase
+    state: str  # the scheduler's own word, e.g. TIMEOUT or "CANCELLED by 1000"
+    name: str = ""
+    exit_code: int | None = None
+    signal: int | None = None
+    reason: str = ""
+    cluster: str | None = None
+    partition: str = ""
+    nodes: str = ""
+    submitted: datetime | None = None
+    started: datetime | None = None
+    ended: datetime | None = None
+    comment: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe fields, for trigger events and XCom."""
+        return {
+            "job_id": self.job_id,
+            "phase": self.phase.value,
+            "state": self.state,
+            "name": self.name,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "reason": self.reason,
+            "cluster": self.cluster,
+            "partition": self.partition,
+            "nodes": self.nodes,
+            "submitted": self.submitted.isoformat() if self.submitted else None,
+            "started": self.started.isoformat() if self.started else None,
+            "ended": self.ended.isoformat() if self.ended else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobStatus:
+        def when(key: str) -> datetime | None:
+            return datetime.fromisoformat(data[key]) if data.get(key) else None
+
+        return cls(
+            job_id=data["job_id"],
+            phase=Phase(data["phase"]),
+            state=data["state"],
+            name=data.get("name", ""),
+            exit_code=data.get("exit_code"),
+            signal=data.get("signal"),
+            reason=data.get("reason", ""),
+            cluster=data.get("cluster"),
+            partition=data.get("partition", ""),
+            nodes=data.get("nodes", ""),
+            submitted=when("submitted"),
+            started=when("started"),
+            ended=when("ended"),
+        )
+
+
+@dataclass(frozen=True)
+class SubmittedJob:
+    job_id: str
+    cluster: str | None = None
+
+
+class SchedulerError(Exception):
+    """Base of every scheduler error."""
+
+
+class TransportError(SchedulerError):
+    """The login node could not be reached or the connection dropped: transient, retry later."""
+
+
+class CommandFailed(SchedulerError):
+    """A scheduler command ran and failed; carries everything needed to see why."""
+
+    def __init__(self, command: str, exit_code: int, stdout: str, stderr: str) -> None:
+        detail = (stderr or stdout).strip()[-2000:]
+        super().__init__(f"`{command}` exited {exit_code}: {detail}")
+        self.command = command
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+class SubmissionRefused(CommandFailed):
+    """sbatch answered and refused the job (bad option, limit, unknown account): permanent for this request."""
+
+
+class SubmissionUncertain(SchedulerError):
+    """sbatch was sent but its answer was lost: the job may exist. Reconcile by job name; never resubmit blind."""
+
+
+class InvalidJobOption(ValueError):
+    """A job option that cannot be passed to the scheduler safely; names the option and the reason."""
+
+    def __init__(self, option: str, reason: str) -> None:
+        super().__init__(f"{option}: {reason}")
+        self.option = option
+        self.reason = reason
+
+
+class Scheduler(Protocol):
+    """A batch scheduler reached through some transport. Core code: no Airflow."""
+
+    name: str
+
+    def submit(self, options: object, script: str) -> SubmittedJob: ...
+
+    def find_by_name(self, name: str) -> Sequence[JobStatus]: ...
+
+    def status(self, job_ids: Sequence[str]) -> Mapping[str, JobStatus]: ...
+
+    def cancel(self, job_ids: Sequence[str]) -> None: ...
+
+    def log_tail(self, path: str, lines: int = 50) -> str: ...

@@ -1,0 +1,166 @@
+"""What each Slurm operation asks of the login node, as sans-I/O steps shared by the sync and async schedulers.
+
+Status is one `squeue` (what slurmctld holds) and, only for jobs it no longer holds or that have ended, one
+`sacct` (exit codes and finished jobs), per 500 jobs. A job in neither is UNKNOWN, never a success."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+
+from beampipe_provider.scheduler.base import (
+    CommandFailed,
+    JobStatus,
+    Phase,
+    SubmissionRefused,
+    SubmittedJob,
+)
+from beampipe_provider.scheduler.slurm.options import SbatchOptions, sbatch_argv
+from beampipe_provider.scheduler.slurm.parse import (
+    SACCT_FIELDS,
+    SQUEUE_FORMAT,
+    SQUEUE_NO_SUCH_JOB,
+    base_job_id,
+    combine,
+    parse_sacct,
+    parse_sbatch,
+    parse_squeue,
+)
+from beampipe_provider.scheduler.transport import CommandResult
+
+BATCH = 500  # job ids per squeue/sacct call: keeps the command line short and the answer small
+LOOKBACK = "now-30days"  # how far back sacct looks for a job by name or id
+_JOB_ID = re.compile(r"^[0-9]+(_[0-9]+)?$")
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: list[str]
+    stdin: str | None = None
+    # sbatch: if the connection drops after sending, the job may exist, so the outcome is uncertain
+    submits: bool = False
+
+    @property
+    def line(self) -> str:
+        return shlex.join(self.argv)
+
+
+def _utc(argv: list[str]) -> list[str]:
+    return ["env", "TZ=UTC", *argv]  # Slurm prints local times without a zone; make them UTC
+
+
+def _clusters(clusters: str | None) -> list[str]:
+    return [f"--clusters={clusters}"] if clusters else []
+
+
+def _check_ids(job_ids: Sequence[str]) -> list[str]:
+    for job_id in job_ids:
+        if not _JOB_ID.fullmatch(job_id):
+            raise ValueError(f"not a Slurm job id: {job_id!r}")
+    return list(job_ids)
+
+
+def _ok(command: Command, result: CommandResult) -> CommandResult:
+    if result.exit_code != 0:
+        raise CommandFailed(command.line, result.exit_code, result.stdout, result.stderr)
+    return result
+
+
+def submit(
+    options: SbatchOptions, script: str, *, hold: bool = False
+) -> Generator[Command, CommandResult, SubmittedJob]:
+    command = Command(sbatch_argv(options, hold=hold), stdin=script, submits=True)
+    result = yield command
+    if result.exit_code != 0:
+        raise SubmissionRefused(command.line, result.exit_code, result.stdout, result.stderr)
+    submitted = parse_sbatch(result.stdout)
+    return SubmittedJob(submitted.job_id, submitted.cluster or options.clusters)
+
+
+def squeue_command(job_ids: Sequence[str] = (), *, name: str | None = None, clusters: str | None = None) -> Command:
+    argv = ["squeue", "--noheader", "--states=all", f"--format={SQUEUE_FORMAT}", *_clusters(clusters)]
+    argv += [f"--jobs={','.join(_check_ids(job_ids))}"] if job_ids else []
+    argv += [f"--name={name}"] if name else []
+    return Command(_utc(argv))
+
+
+def sacct_command(job_ids: Sequence[str] = (), *, name: str | None = None, clusters: str | None = None) -> Command:
+    argv = ["sacct", "--parsable2", "--noheader", "--allocations", f"--format={SACCT_FIELDS}"]
+    argv += [f"--starttime={LOOKBACK}", *_clusters(clusters)]
+    argv += [f"--jobs={','.join(_check_ids(job_ids))}"] if job_ids else []
+    argv += [f"--name={name}"] if name else []
+    return Command(_utc(argv))
+
+
+def _squeue_rows(command: Command, result: CommandResult) -> list[JobStatus]:
+    if result.exit_code != 0 and SQUEUE_NO_SUCH_JOB in result.stderr:
+        return []  # none of the ids is still held by slurmctld: ask accounting
+    return parse_squeue(_ok(command, result).stdout)
+
+
+def _group(rows: Sequence[JobStatus]) -> dict[str, list[JobStatus]]:
+    grouped: dict[str, list[JobStatus]] = {}
+    for row in rows:
+        grouped.setdefault(base_job_id(row.job_id), []).append(row)
+    return grouped
+
+
+def status(
+    job_ids: Sequence[str], *, clusters: str | None = None
+) -> Generator[Command, CommandResult, dict[str, JobStatus]]:
+    """The status of every job id asked for (arrays by their base id); UNKNOWN for jobs nobody knows."""
+    ids = list(dict.fromkeys(_check_ids(job_ids)))
+    found: dict[str, JobStatus] = {}
+    for start in range(0, len(ids), BATCH):
+        command = squeue_command(ids[start : start + BATCH], clusters=clusters)
+        grouped = _group(_squeue_rows(command, (yield command)))
+        found.update({job_id: s for job_id, rows in grouped.items() if (s := combine(job_id, rows))})
+    ask = [i for i in ids if i not in found or found[i].phase.terminal]
+    for start in range(0, len(ask), BATCH):
+        command = sacct_command(ask[start : start + BATCH], clusters=clusters)
+        grouped = _group(parse_sacct(_ok(command, (yield command)).stdout))
+        for job_id, rows in grouped.items():
+            accounted = combine(job_id, rows)
+            # accounting has exit codes and wins for ended jobs; slurmctld wins while a job is live (sacct lags)
+            if accounted and (job_id not in found or accounted.phase.terminal):
+                found[job_id] = accounted
+    return {i: found.get(i) or JobStatus(job_id=i, phase=Phase.UNKNOWN, state="NOT_FOUND") for i in ids}
+
+
+def find_by_name(name: str, *, clusters: str | None = None) -> Generator[Command, CommandResult, list[JobStatus]]:
+    """Every job (live or accounted in the last 30 days) with exactly this name, oldest first."""
+    command = squeue_command(name=name, clusters=clusters)
+    live = _group(_squeue_rows(command, (yield command)))
+    command = sacct_command(name=name, clusters=clusters)
+    accounted = _group(parse_sacct(_ok(command, (yield command)).stdout))
+    jobs: dict[str, JobStatus] = {}
+    for job_id in {*live, *accounted}:
+        in_accounting = combine(job_id, accounted.get(job_id, []))
+        in_queue = combine(job_id, live.get(job_id, []))
+        chosen = in_accounting if in_accounting and (in_accounting.phase.terminal or not in_queue) else in_queue
+        if chosen and chosen.name == name:
+            jobs[job_id] = chosen
+    return [jobs[k] for k in sorted(jobs, key=int)]
+
+
+def cancel(job_ids: Sequence[str], *, clusters: str | None = None) -> Generator[Command, CommandResult, None]:
+    if not job_ids:
+        return
+    command = Command(["scancel", *_clusters(clusters), *_check_ids(job_ids)])
+    _ok(command, (yield command))
+
+
+def log_tail(path: str, lines: int = 50) -> Generator[Command, CommandResult, str]:
+    """The last lines of a job's output file; empty if it does not exist (yet)."""
+    command = Command(["tail", "-n", str(int(lines)), "--", path])
+    result = yield command
+    return result.stdout if result.exit_code == 0 else ""
+
+
+def expand_log_path(pattern: str, job_id: str, job_name: str, user: str) -> str:
+    """Slurm's filename pattern for --output/--error, for the placeholders a single job can use."""
+    base, _, task = job_id.partition("_")
+    values = {"j": job_id, "J": job_id, "x": job_name, "u": user, "A": base, "a": task or "0", "%": "%"}
+    return re.sub(r"%(%|[jJxuAa])", lambda m: values[m.group(1)], pattern)
