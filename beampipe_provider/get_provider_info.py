@@ -24,14 +24,42 @@ def get_provider_info() -> dict[str, Any]:
                 "external-doc-url": "https://research.csiro.au/casda/",
                 "tags": ["service"],
             },
+            {
+                "integration-name": "Slurm",
+                "external-doc-url": "https://slurm.schedmd.com/",
+                "tags": ["software"],
+            },
         ],
         "hooks": [
             {"integration-name": "Beampipe ledger", "python-modules": ["beampipe_provider.hooks.ledger"]},
             {"integration-name": "CASDA", "python-modules": ["beampipe_provider.hooks.casda"]},
+            {"integration-name": "Slurm", "python-modules": ["beampipe_provider.hooks.slurm"]},
         ],
-        "operators": [{"integration-name": "CASDA", "python-modules": ["beampipe_provider.operators.casda"]}],
+        "operators": [
+            {"integration-name": "CASDA", "python-modules": ["beampipe_provider.operators.casda"]},
+            {"integration-name": "Slurm", "python-modules": ["beampipe_provider.operators.slurm"]},
+        ],
         "sensors": [{"integration-name": "CASDA", "python-modules": ["beampipe_provider.sensors.casda"]}],
-        "triggers": [{"integration-name": "CASDA", "python-modules": ["beampipe_provider.triggers.casda"]}],
+        "triggers": [
+            {"integration-name": "CASDA", "python-modules": ["beampipe_provider.triggers.casda"]},
+            {"integration-name": "Slurm", "python-modules": ["beampipe_provider.triggers.slurm"]},
+        ],
+        "extra-links": ["beampipe_provider.links.slurm.SlurmJobLink"],
+        "config": {
+            "beampipe": {
+                "description": "Settings of the beampipe provider.",
+                "options": {
+                    "slurm_job_url_template": {
+                        "description": "URL of a site's job page for the Slurm job link; {job_id} and {cluster} "
+                        "are filled in. Empty: no link.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "https://slurm-web.example.org/jobs/{cluster}/{job_id}",
+                        "default": "",
+                    }
+                },
+            }
+        },
         "connection-types": [
             {
                 "hook-class-name": "beampipe_provider.hooks.ledger.LedgerHook",

@@ -1,0 +1,31 @@
+"""SlurmJobLink: a button on the task page that opens the site's job page (e.g. a Slurm web dashboard).
+
+The URL comes from Airflow config `[beampipe] slurm_job_url_template`, with `{job_id}` and `{cluster}` filled
+from the task's XCom; without a template the link stays empty, so the button is not shown."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from airflow.sdk import BaseOperatorLink, conf
+from airflow.sdk.execution_time.xcom import XCom
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+    from airflow.sdk.types import TaskInstanceKey
+
+XCOM_JOB_ID = "slurm_job_id"
+XCOM_CLUSTER = "slurm_cluster"
+
+
+class SlurmJobLink(BaseOperatorLink):
+    name = "Slurm job"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        template = conf.get("beampipe", "slurm_job_url_template", fallback="")
+        job_id = XCom.get_value(ti_key=ti_key, key=XCOM_JOB_ID)
+        if not template or not job_id:
+            return ""
+        cluster = XCom.get_value(ti_key=ti_key, key=XCOM_CLUSTER) or ""
+        return template.format(job_id=quote(str(job_id)), cluster=quote(str(cluster)))

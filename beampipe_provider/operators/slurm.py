@@ -1,0 +1,405 @@
+"""SlurmJobOperator: run one batch job on a Slurm cluster over SSH, exactly once per run, tracked to its end.
+
+Before any sbatch it looks for the job this task may already have: the job id saved in `task_state_store`, the
+ledger's job id for the run, or a job with this task's job name in squeue/sacct. Only when none exists does it
+submit, and it saves the job id at once. A lost sbatch answer marks the run UNCERTAIN and is resolved by name,
+never by a blind resubmission. While the job runs the task defers to SlurmJobTrigger (or, not deferrable, runs
+the same trigger code in the worker)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import posixpath
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from airflow.sdk import BaseOperator, Context, conf
+from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
+
+from beampipe_provider.hooks.ledger import LedgerHook
+from beampipe_provider.hooks.slurm import SlurmHook
+from beampipe_provider.ledger.states import TERMINAL, RunState
+from beampipe_provider.ledger.store import LedgerStore, Run
+from beampipe_provider.links.slurm import XCOM_CLUSTER, XCOM_JOB_ID, SlurmJobLink
+from beampipe_provider.scheduler.base import JobStatus, Phase, SchedulerError, SubmissionUncertain, TransportError
+from beampipe_provider.scheduler.slurm import SbatchOptions, SlurmScheduler, sbatch_options
+from beampipe_provider.scheduler.slurm.script import job_script
+from beampipe_provider.scheduler.slurm.steps import expand_log_path
+from beampipe_provider.triggers.slurm import SlurmJobTrigger
+
+STATE_KEY = "slurm_job"  # task_state_store entry: {"job_id", "cluster", "done": [ids of jobs already handled]}
+DEFAULT_OUTPUT = "beampipe-%j.out"
+RECONCILE_WAITS_S = (5, 10, 20, 40, 60)  # lets a straggling sbatch land before deciding it never ran
+
+
+@dataclass(frozen=True)
+class _Job:
+    job_id: str
+    cluster: str | None
+    how: str  # submitted | adopted
+
+
+class SlurmJobOperator(BaseOperator):
+    """Submit `script` (or `command`) with `sbatch_options` (account, partition, clusters, qos, nodes, ntasks,
+    cpus_per_task, mem, time, constraint, reservation, array, dependency, output, error, chdir, extra) and wait.
+
+    `parameters` are exported to the job as environment variables. With `run_key`, the ledger run moves
+    STAGED -> SUBMITTED -> SUCCEEDED | FAILED | CANCELLED and the job is named after the run key; without one the
+    job is named after this task instance. Returns (XCom) job id, cluster, state, exit code and log path; on
+    failure the error carries the Slurm state, exit code and the tail of the job's output.
+    """
+
+    template_fields: Sequence[str] = ("script", "command", "sbatch_options", "parameters", "run_key")
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "script": "bash",
+        "command": "bash",
+        "sbatch_options": "json",
+        "parameters": "json",
+    }
+    operator_extra_links = (SlurmJobLink(),)
+
+    def __init__(
+        self,
+        *,
+        ssh_conn_id: str = SlurmHook.default_conn_name,
+        script: str | None = None,
+        command: str | None = None,
+        sbatch_options: dict[str, Any] | None = None,
+        parameters: dict[str, Any] | None = None,
+        run_key: str | None = None,
+        beampipe_ledger_conn_id: str = LedgerHook.default_conn_name,
+        poll_interval: float = 30.0,
+        unknown_grace: float = 600.0,
+        log_tail_lines: int = 50,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (script is None) == (command is None):
+            raise ValueError("SlurmJobOperator needs exactly one of script or command")
+        self.ssh_conn_id = ssh_conn_id
+        self.script = script
+        self.command = command
+        self.sbatch_options = dict(sbatch_options or {})
+        self.parameters = dict(parameters or {})
+        self.run_key = run_key
+        self.beampipe_ledger_conn_id = beampipe_ledger_conn_id
+        self.poll_interval = poll_interval
+        self.unknown_grace = unknown_grace
+        self.log_tail_lines = log_tail_lines
+        self.deferrable = deferrable
+        self._job: _Job | None = None
+
+    # -- naming -------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def task_identity(context: Context) -> str:
+        ti = context["ti"]
+        return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}"
+
+    def job_name(self, context: Context) -> str:
+        """`bp-<run key>`, or for a task without a run, a hash of the task instance: the same on every retry."""
+        if self.run_key:
+            return f"bp-{self.run_key}"
+        return "bp-" + hashlib.sha256(self.task_identity(context).encode()).hexdigest()[:32]
+
+    def options(self, context: Context) -> SbatchOptions:
+        identity = f"beampipe run {self.run_key}" if self.run_key else f"airflow {self.task_identity(context)}"
+        return sbatch_options(
+            **{"output": DEFAULT_OUTPUT, **self.sbatch_options},
+            job_name=self.job_name(context),
+            comment=identity,
+        )
+
+    def render_script(self) -> str:
+        return job_script(script=self.script, command=self.command, env=self.parameters)
+
+    # -- execution ----------------------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        options = self.options(context)
+        script = self.render_script()
+        scheduler = self._hook(options).get_scheduler()
+        try:
+            job = self._adopt_or_submit(context, scheduler, options, script)
+            self._job = job
+            context["ti"].xcom_push(key=XCOM_JOB_ID, value=job.job_id)
+            context["ti"].xcom_push(key=XCOM_CLUSTER, value=job.cluster or "")
+            self.log.info("Slurm job %s %s (name %s)", job.job_id, job.how, options.job_name)
+            now = scheduler.status([job.job_id])[job.job_id]
+        finally:
+            scheduler.close()
+        if now.phase.terminal:  # finished already (adopted after a crash, or very short): no need to wait
+            return self.execute_complete(context, _event("success" if now.phase is Phase.SUCCEEDED else "failed", now))
+        trigger = SlurmJobTrigger(
+            job_ids=[job.job_id],
+            ssh_conn_id=self.ssh_conn_id,
+            clusters=options.clusters,
+            poll_interval=self.poll_interval,
+            deadline=time.time() + self.execution_timeout.total_seconds() if self.execution_timeout else None,
+            unknown_grace=self.unknown_grace,
+        )
+        if self.deferrable:
+            self.defer(trigger=trigger, method_name="execute_complete")
+        try:
+            event = asyncio.run(_first_event(trigger))  # the trigger's own code, so both modes behave alike
+        except AirflowTaskTimeout:
+            self._cancel(options, job.job_id, "execution_timeout reached")
+            raise
+        return self.execute_complete(context, event)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        options = self.options(context)
+        job_id = event["job_ids"][0]
+        status = JobStatus(job_id=job_id, phase=Phase.UNKNOWN, state="")
+        if event["jobs"]:
+            status = JobStatus.from_json(event["jobs"][0])
+        if event["status"] == "timeout":
+            self._cancel(options, job_id, "the task's execution_timeout was reached")
+        log_path = self._log_path(options, job_id)
+        tail = self._log_tail(options, log_path)
+        if tail:
+            self.log.info("Last lines of %s:\n%s", log_path, tail)
+        self._mark_done(context, job_id, status.cluster)
+        result = {
+            "job_id": job_id,
+            "cluster": status.cluster,
+            "state": status.state,
+            "exit_code": status.exit_code,
+            "log_path": log_path,
+        }
+        ok = event["status"] == "success"
+        self._record_outcome(context, status, ok, event)
+        if not ok:
+            where = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
+            detail = f"\n--- last lines of {log_path} ---\n{tail}" if tail else ""
+            raise AirflowException(f"Slurm job {job_id} {event['status']}: {event['message']}{where}{detail}")
+        return result
+
+    def on_kill(self) -> None:
+        """The task was killed while polling in the worker: cancel its job (deferred tasks: the trigger's on_kill)."""
+        if self._job is not None:
+            self._cancel(SbatchOptions(job_name="x", clusters=self._job.cluster), self._job.job_id, "task killed")
+
+    # -- adopt or submit ----------------------------------------------------------------------------------------
+
+    def _adopt_or_submit(
+        self, context: Context, scheduler: SlurmScheduler, options: SbatchOptions, script: str
+    ) -> _Job:
+        saved = _load_saved(context)
+        done = set(saved.done) if saved else set()
+        if saved and saved.job_id and saved.job_id not in done:
+            return self._record(context, _Job(saved.job_id, saved.cluster, "adopted (task state)"), done)
+        run = self._ledger().get_run(self.run_key) if self.run_key else None
+        if run is not None:
+            if run.scheduler_job_id and run.state in (RunState.SUBMITTED, RunState.RUNNING, RunState.SUCCEEDED):
+                return self._record(context, _Job(run.scheduler_job_id, run.facility, "adopted (ledger)"), done)
+            if run.state is RunState.UNCERTAIN:
+                return self._reconcile(context, scheduler, options, script, done)
+            if run.state in (RunState.FAILED, RunState.CANCELLED) and run.scheduler_job_id:
+                done.add(run.scheduler_job_id)  # that job ended; this retry makes a new one
+                self._requeue(context, run)
+            elif run.state not in (RunState.CLAIMED, RunState.STAGED):
+                raise AirflowException(f"run {run.run_key} is {run.state}: it cannot be submitted")
+        found = self._find(scheduler, options.job_name, done, trust_failed=saved is not None)
+        if found is not None:
+            return self._record(context, _Job(found.job_id, found.cluster, "adopted (found by name)"), done)
+        return self._submit(context, scheduler, options, script, done)
+
+    @staticmethod
+    def _find(scheduler: SlurmScheduler, name: str, done: set[str], *, trust_failed: bool) -> JobStatus | None:
+        """This task's job, if Slurm has one: live first, then the latest ended one. An ended failure is adopted only
+        when the task state store would have listed it as handled (so it is the job a crash left behind)."""
+        jobs = [j for j in scheduler.find_by_name(name) if j.job_id not in done]
+        live = [j for j in jobs if not j.phase.terminal]
+        if live:
+            return live[-1]
+        if jobs and (jobs[-1].phase is Phase.SUCCEEDED or trust_failed):
+            return jobs[-1]
+        return None
+
+    def _submit(
+        self, context: Context, scheduler: SlurmScheduler, options: SbatchOptions, script: str, done: set[str]
+    ) -> _Job:
+        try:
+            submitted = scheduler.submit(options, script)
+        except SubmissionUncertain as exc:
+            self.log.warning("%s; resolving by job name", exc)
+            self._transition(context, RunState.UNCERTAIN, error=str(exc))
+            return self._reconcile(context, scheduler, options, script, done)
+        return self._record(context, _Job(submitted.job_id, submitted.cluster, "submitted"), done)
+
+    def _reconcile(
+        self, context: Context, scheduler: SlurmScheduler, options: SbatchOptions, script: str, done: set[str]
+    ) -> _Job:
+        """UNCERTAIN: look for the job by name until Slurm answers. Found -> adopt; provably absent -> submit."""
+        for wait in RECONCILE_WAITS_S:
+            time.sleep(wait)
+            try:
+                jobs = [j for j in scheduler.find_by_name(options.job_name) if j.job_id not in done]
+            except TransportError as exc:
+                self.log.warning("Slurm unreachable while resolving an uncertain submission: %s", exc)
+                continue
+            if jobs:
+                return self._record(context, _Job(jobs[-1].job_id, jobs[-1].cluster, "adopted (was uncertain)"), done)
+            self._transition(context, RunState.STAGED, detail={"reconciled": "no job with this name"})
+            return self._submit(context, scheduler, options, script, done)
+        raise AirflowException(
+            f"could not reach Slurm to find job {options.job_name}; the run stays UNCERTAIN and a retry resolves it"
+        )
+
+    def _record(self, context: Context, job: _Job, done: set[str]) -> _Job:
+        """Save the job id before anything else can fail: task state first, then the ledger."""
+        _save(context, _Saved(job.job_id, job.cluster, sorted(done)))
+        if self.run_key:
+            run = self._ledger().get_run(self.run_key)
+            if run.state in (RunState.CLAIMED, RunState.STAGED, RunState.UNCERTAIN):
+                self._transition(
+                    context,
+                    RunState.SUBMITTED,
+                    scheduler_job_id=job.job_id,
+                    detail={"how": job.how, "cluster": job.cluster},
+                )
+        return job
+
+    # -- ledger -------------------------------------------------------------------------------------------------
+
+    def _ledger(self) -> LedgerStore:
+        return LedgerHook(beampipe_ledger_conn_id=self.beampipe_ledger_conn_id).get_store()
+
+    def _transition(
+        self,
+        context: Context,
+        to: RunState,
+        *,
+        scheduler_job_id: str | None = None,
+        error: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Run | None:
+        if not self.run_key:
+            return None
+        store = self._ledger()
+        run = store.get_run(self.run_key)
+        return store.transition(
+            self.run_key,
+            expected=run.state,
+            to=to,
+            actor=self.task_identity(context),
+            scheduler="slurm",
+            facility=self.sbatch_options.get("clusters") or self.ssh_conn_id,
+            scheduler_job_id=scheduler_job_id,
+            error=error,
+            detail=detail,
+        )
+
+    def _requeue(self, context: Context, run: Run) -> None:
+        """A retry after the run's job ended badly: the run goes back to the queue and is claimed by this task."""
+        store = self._ledger()
+        actor = self.task_identity(context)
+        store.transition(run.run_key, expected=run.state, to=RunState.DISCOVERED, actor=actor, detail={"retry": True})
+        store.claim_runs(actor, ttl=self.execution_timeout or timedelta(days=1), run_keys=[run.run_key])
+
+    def _record_outcome(self, context: Context, status: JobStatus, ok: bool, event: dict[str, Any]) -> None:
+        if not self.run_key:
+            return
+        run = self._ledger().get_run(self.run_key)
+        if run.state in TERMINAL or run.state not in (RunState.SUBMITTED, RunState.RUNNING):
+            return  # recorded by an earlier attempt
+        if run.state is RunState.SUBMITTED and status.started is not None:
+            self._transition(context, RunState.RUNNING, detail={"started": status.started.isoformat()})
+        if ok:
+            to = RunState.SUCCEEDED
+        elif status.phase is Phase.CANCELLED or event["status"] == "timeout":
+            to = RunState.CANCELLED
+        else:
+            to = RunState.FAILED
+        self._transition(
+            context,
+            to,
+            error=None if ok else f"{event['status']}: {event['message']}",
+            detail={"state": status.state, "exit_code": status.exit_code, "ended": _iso(status)},
+        )
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+
+    def _hook(self, options: SbatchOptions) -> SlurmHook:
+        return SlurmHook(ssh_conn_id=self.ssh_conn_id, clusters=options.clusters)
+
+    def _mark_done(self, context: Context, job_id: str, cluster: str | None) -> None:
+        saved = _load_saved(context)
+        if saved is not None:
+            _save(context, _Saved(job_id, cluster, sorted({*saved.done, job_id})))
+
+    def _log_path(self, options: SbatchOptions, job_id: str) -> str:
+        user = self._hook(options).get_connection(self.ssh_conn_id).login or ""
+        path = expand_log_path(options.output or DEFAULT_OUTPUT, job_id, options.job_name, user)
+        return posixpath.join(options.chdir, path) if options.chdir and not posixpath.isabs(path) else path
+
+    def _log_tail(self, options: SbatchOptions, path: str) -> str:
+        scheduler = self._hook(options).get_scheduler()
+        try:
+            return scheduler.log_tail(path, self.log_tail_lines)
+        except SchedulerError as exc:
+            self.log.warning("Could not read the job's output %s: %s", path, exc)
+            return ""
+        finally:
+            scheduler.close()
+
+    def _cancel(self, options: SbatchOptions, job_id: str, why: str) -> None:
+        scheduler = self._hook(options).get_scheduler()
+        try:
+            scheduler.cancel([job_id])
+            self.log.info("Cancelled Slurm job %s: %s", job_id, why)
+        except SchedulerError as exc:
+            self.log.error("Could not cancel Slurm job %s: %s", job_id, exc)
+        finally:
+            scheduler.close()
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """What task_state_store keeps across retries."""
+
+    job_id: str | None = None
+    cluster: str | None = None
+    done: list[str] = field(default_factory=list)  # jobs whose end this task already handled
+
+
+def _load_saved(context: Context) -> _Saved | None:
+    """None when the task has no state store (then nothing proves a failed job was already handled)."""
+    state_store = context.get("task_state_store")
+    if state_store is None:
+        return None
+    raw = state_store.get(STATE_KEY)
+    if not isinstance(raw, dict):
+        return _Saved()
+    job_id, cluster, done = raw.get("job_id"), raw.get("cluster"), raw.get("done")
+    return _Saved(
+        job_id=str(job_id) if job_id else None,
+        cluster=str(cluster) if cluster else None,
+        done=[str(d) for d in done] if isinstance(done, list) else [],
+    )
+
+
+def _save(context: Context, saved: _Saved) -> None:
+    state_store = context.get("task_state_store")
+    if state_store is not None:
+        state_store.set(STATE_KEY, {"job_id": saved.job_id, "cluster": saved.cluster, "done": list(saved.done)})
+
+
+def _iso(status: JobStatus) -> str | None:
+    return status.ended.isoformat() if status.ended else None
+
+
+def _event(status: str, job: JobStatus) -> dict[str, Any]:
+    return {"status": status, "job_ids": [job.job_id], "jobs": [job.to_json()], "message": job.state}
+
+
+async def _first_event(trigger: SlurmJobTrigger) -> dict[str, Any]:
+    async for event in trigger.run():
+        return dict(event.payload)
+    raise AirflowException("the Slurm trigger ended without an event")
