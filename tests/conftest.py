@@ -14,6 +14,7 @@ from beampipe_provider.ledger.engine import create_ledger_engine
 from beampipe_provider.ledger.store import LedgerStore
 from tests.casda_emulator import RunningEmulator, casda_emulator
 from tests.databases import fresh_database
+from tests.slurm_cluster import LocalSlurm, local_slurm
 
 # Airflow (imported by hook tests) and the embedded-ledger default read $AIRFLOW_HOME: never the user's own.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="beampipe-test-airflow-")
@@ -64,3 +65,9 @@ def casda() -> Iterator[RunningEmulator]:
     """A fresh CASDA emulator process seeded with WALLABY deposits (6 scheduling blocks)."""
     with casda_emulator("--seed", "wallaby") as emulator:
         yield emulator
+
+
+@pytest.fixture(scope="session")
+def slurm() -> LocalSlurm:
+    """The real local Slurm cluster behind sshd on 127.0.0.1 (started by scripts/local-slurm if not running)."""
+    return local_slurm()

@@ -45,6 +45,10 @@ class TrackerStats:
 class _Watch:
     future: asyncio.Future[JobStatus]
     unknown_since: float | None = None
+    ended_without_code: int = 0  # cycles seen ended in squeue while accounting had no exit code yet
+
+
+ACCOUNTING_WAIT_CYCLES = 3  # how long an ended job waits for sacct's exit code before it is reported without one
 
 
 @dataclass
@@ -121,6 +125,9 @@ class JobTracker:
         if watch.future.done():
             return
         if status is not None and status.phase.terminal:
+            if status.exit_code is None and watch.ended_without_code < ACCOUNTING_WAIT_CYCLES:
+                watch.ended_without_code += 1
+                return
             watch.future.set_result(status)
         elif status is None or status.phase is Phase.UNKNOWN:
             watch.unknown_since = watch.unknown_since or now

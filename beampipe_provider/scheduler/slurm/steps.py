@@ -112,21 +112,30 @@ def status(
 ) -> Generator[Command, CommandResult, dict[str, JobStatus]]:
     """The status of every job id asked for (arrays by their base id); UNKNOWN for jobs nobody knows."""
     ids = list(dict.fromkeys(_check_ids(job_ids)))
-    found: dict[str, JobStatus] = {}
+    live: dict[str, list[JobStatus]] = {}
     for start in range(0, len(ids), BATCH):
         command = squeue_command(ids[start : start + BATCH], clusters=clusters)
-        grouped = _group(_squeue_rows(command, (yield command)))
-        found.update({job_id: s for job_id, rows in grouped.items() if (s := combine(job_id, rows))})
+        live.update(_group(_squeue_rows(command, (yield command))))
+    found = {job_id: s for job_id, rows in live.items() if (s := combine(job_id, rows))}
     ask = [i for i in ids if i not in found or found[i].phase.terminal]
     for start in range(0, len(ask), BATCH):
         command = sacct_command(ask[start : start + BATCH], clusters=clusters)
-        grouped = _group(parse_sacct(_ok(command, (yield command)).stdout))
-        for job_id, rows in grouped.items():
+        for job_id, rows in _group(parse_sacct(_ok(command, (yield command)).stdout)).items():
             accounted = combine(job_id, rows)
-            # accounting has exit codes and wins for ended jobs; slurmctld wins while a job is live (sacct lags)
-            if accounted and (job_id not in found or accounted.phase.terminal):
+            if accounted and _trust_accounting(accounted, rows, found.get(job_id), live.get(job_id, [])):
                 found[job_id] = accounted
     return {i: found.get(i) or JobStatus(job_id=i, phase=Phase.UNKNOWN, state="NOT_FOUND") for i in ids}
+
+
+def _trust_accounting(
+    accounted: JobStatus, rows: Sequence[JobStatus], queued: JobStatus | None, queued_rows: Sequence[JobStatus]
+) -> bool:
+    """Accounting has exit codes, but lags slurmctld by seconds: right after a job ends sacct may still show a
+    placeholder ("allocation", PENDING) or one row for a whole array. Take it when slurmctld no longer holds the
+    job, or when both agree on the phase and on the set of array tasks."""
+    if queued is None:
+        return True
+    return accounted.phase is queued.phase and {r.job_id for r in rows} == {r.job_id for r in queued_rows}
 
 
 def find_by_name(name: str, *, clusters: str | None = None) -> Generator[Command, CommandResult, list[JobStatus]]:
