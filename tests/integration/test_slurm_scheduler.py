@@ -53,8 +53,10 @@ def test_a_job_runs_and_its_output_is_read(scheduler: SlurmScheduler, slurm: Loc
         "#!/bin/bash\necho hello from $SLURM_JOB_ID\n",
     )
     (status,) = track(slurm, [job.job_id])
-    assert status.phase is Phase.SUCCEEDED and status.exit_code == 0
-    assert status.started is not None and status.ended is not None
+    assert status.phase is Phase.SUCCEEDED
+    assert status.exit_code == 0
+    assert status.started is not None
+    assert status.ended is not None
     assert f"hello from {job.job_id}" in scheduler.log_tail(f"{name}-{job.job_id}.out")
     assert scheduler.status([job.job_id])[job.job_id].comment == "beampipe run abc"
 
@@ -62,7 +64,9 @@ def test_a_job_runs_and_its_output_is_read(scheduler: SlurmScheduler, slurm: Loc
 def test_a_nonzero_exit_is_a_failure_with_its_code(scheduler: SlurmScheduler, slurm: LocalSlurm) -> None:
     job = scheduler.submit(sbatch_options(job_name=unique()), "#!/bin/bash\nexit 7\n")
     (status,) = track(slurm, [job.job_id])
-    assert status.phase is Phase.FAILED and status.state == "FAILED" and status.exit_code == 7
+    assert status.phase is Phase.FAILED
+    assert status.state == "FAILED"
+    assert status.exit_code == 7
 
 
 def test_a_job_cancelled_from_outside_is_cancelled(scheduler: SlurmScheduler, slurm: LocalSlurm) -> None:
@@ -70,7 +74,8 @@ def test_a_job_cancelled_from_outside_is_cancelled(scheduler: SlurmScheduler, sl
     slurm.wait_state(job.job_id, {"RUNNING"})
     slurm.admin("scancel", job.job_id)
     (status,) = track(slurm, [job.job_id])
-    assert status.phase is Phase.CANCELLED and status.state.startswith("CANCELLED by")
+    assert status.phase is Phase.CANCELLED
+    assert status.state.startswith("CANCELLED by")
 
 
 def test_cancel_through_the_scheduler(scheduler: SlurmScheduler, slurm: LocalSlurm) -> None:
@@ -84,7 +89,8 @@ def test_time_limit_ends_in_timeout(scheduler: SlurmScheduler, slurm: LocalSlurm
     # Slurm's smallest limit is one minute and it checks limits every 30 s: this test takes 60-100 s.
     job = scheduler.submit(sbatch_options(job_name=unique(), time="1"), "#!/bin/bash\nsleep 600\n")
     (status,) = track(slurm, [job.job_id], deadline_s=240, poll=2)
-    assert status.phase is Phase.FAILED and status.state == "TIMEOUT"
+    assert status.phase is Phase.FAILED
+    assert status.state == "TIMEOUT"
 
 
 def test_memory_overuse_is_killed(scheduler: SlurmScheduler, slurm: LocalSlurm) -> None:
@@ -95,7 +101,8 @@ def test_memory_overuse_is_killed(scheduler: SlurmScheduler, slurm: LocalSlurm) 
         "#!/bin/bash\npython3 -c 'import time; x = bytearray(400 * 2**20); time.sleep(10)'\n",
     )
     (status,) = track(slurm, [job.job_id])
-    assert status.phase is Phase.FAILED and status.signal == 9
+    assert status.phase is Phase.FAILED
+    assert status.signal == 9
 
 
 def test_an_array_ends_when_every_task_has(scheduler: SlurmScheduler, slurm: LocalSlurm) -> None:
@@ -116,7 +123,8 @@ def test_find_by_name_sees_live_and_finished_jobs_with_exactly_that_name(schedul
         time.sleep(2)
         found = scheduler.find_by_name(name)
         assert [j.job_id for j in found] == [done.job_id, held.job_id]
-        assert found[1].phase is Phase.QUEUED and found[1].reason == "JobHeldUser"
+        assert found[1].phase is Phase.QUEUED
+        assert found[1].reason == "JobHeldUser"
     finally:
         scheduler.cancel([held.job_id, other.job_id])
 
@@ -241,7 +249,8 @@ def test_a_job_is_tracked_to_the_end_across_a_slurmctld_restart(scheduler: Slurm
 
     status, _ = asyncio.run(go())
     assert _pid("slurmctld") != before  # a new controller, restored from its saved state
-    assert status.phase is Phase.SUCCEEDED and status.exit_code == 0
+    assert status.phase is Phase.SUCCEEDED
+    assert status.exit_code == 0
 
 
 def test_a_dropped_ssh_connection_is_remade(scheduler: SlurmScheduler, slurm: LocalSlurm) -> None:

@@ -40,7 +40,8 @@ def test_every_option_becomes_one_argument() -> None:
     argv = sbatch_argv(options)
     assert argv[:2] == ["sbatch", "--parsable"]
     assert "--time=0-01:30:00" in argv
-    assert "--cpus-per-task=4" in argv and "--gres=gpu:1" in argv
+    assert "--cpus-per-task=4" in argv
+    assert "--gres=gpu:1" in argv
     assert "--clusters=setonix" in argv
     assert shlex.split(shlex.join(argv)) == argv
 

@@ -53,19 +53,27 @@ SACCT_NEWER = """\
 
 def test_squeue_rows_from_the_local_cluster() -> None:
     rows = {r.job_id: r for r in parse_squeue(SQUEUE_22_05)}
-    assert rows["11"].phase is Phase.QUEUED and rows["11"].reason == "JobHeldUser" and rows["11"].started is None
-    assert rows["12"].phase is Phase.RUNNING and rows["12"].nodes == "node1" and rows["12"].ended is None
+    assert rows["11"].phase is Phase.QUEUED
+    assert rows["11"].reason == "JobHeldUser"
+    assert rows["11"].started is None
+    assert rows["12"].phase is Phase.RUNNING
+    assert rows["12"].nodes == "node1"
+    assert rows["12"].ended is None
     assert rows["13"].phase is Phase.CANCELLED
     assert rows["14_1"].phase is Phase.FAILED
-    assert rows["12"].started is not None and rows["12"].started.tzinfo is not None
+    assert rows["12"].started is not None
+    assert rows["12"].started.tzinfo is not None
 
 
 def test_sacct_rows_carry_exit_codes_and_full_cancel_state() -> None:
     rows = {r.job_id: r for r in parse_sacct(SACCT_22_05)}
-    assert rows["10"].phase is Phase.FAILED and (rows["10"].exit_code, rows["10"].signal) == (0, 9)
-    assert rows["13"].state == "CANCELLED by 1001" and rows["13"].phase is Phase.CANCELLED
+    assert rows["10"].phase is Phase.FAILED
+    assert (rows["10"].exit_code, rows["10"].signal) == (0, 9)
+    assert rows["13"].state == "CANCELLED by 1001"
+    assert rows["13"].phase is Phase.CANCELLED
     assert rows["14_2"].exit_code == 2
-    assert rows["11"].nodes == "" and rows["11"].started is None
+    assert rows["11"].nodes == ""
+    assert rows["11"].started is None
     assert rows["12"].cluster == "beampipe"
 
 
@@ -84,13 +92,16 @@ def test_array_with_a_pending_range_is_not_done() -> None:
         "20_0|21|COMPLETED|None|work|node1|2026-11-29T08:00:00|2026-11-29T08:00:01|2026-11-29T08:00:02|bp-a\n"
     )
     combined = combine("20", rows)
-    assert combined is not None and combined.phase is Phase.QUEUED and combined.ended is None
+    assert combined is not None
+    assert combined.phase is Phase.QUEUED
+    assert combined.ended is None
 
 
 def test_multi_cluster_headers_name_the_cluster() -> None:
     rows = parse_squeue(SQUEUE_MULTI_CLUSTER)
     assert [r.cluster for r in rows] == ["setonix", "setonix"]
-    assert rows[1].phase is Phase.FAILED and rows[1].state == "OUT_OF_MEMORY"
+    assert rows[1].phase is Phase.FAILED
+    assert rows[1].state == "OUT_OF_MEMORY"
 
 
 def test_newer_release_states_and_fields_after_the_name() -> None:
