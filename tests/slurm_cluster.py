@@ -72,6 +72,12 @@ class LocalSlurm:
         out = self.admin("sacct", "-P", "-n", "-X", "-j", job_id, "-o", "JobID,State,ExitCode,JobName")
         return [line for line in out.splitlines() if line]
 
+    def sacct_by_name(self, name: str) -> list[str]:
+        out = self.admin(
+            "sacct", "-P", "-n", "-X", "-S", "now-1days", "--name", name, "-o", "JobID,State,ExitCode,JobName"
+        )
+        return [line for line in out.splitlines() if line]
+
     def wait_state(self, job_id: str, states: set[str], timeout: float = 60) -> str:
         end = time.monotonic() + timeout
         state = ""

@@ -1,0 +1,146 @@
+"""SlurmJobOperator in real Airflow runs (`airflow dags test`) on the real local cluster, deferrable and not."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from beampipe_provider.ledger import migrate
+from beampipe_provider.ledger.engine import create_ledger_engine
+from beampipe_provider.ledger.records import DatasetRecord, SourceRecord
+from beampipe_provider.ledger.states import RunState
+from beampipe_provider.ledger.store import LedgerStore
+from beampipe_provider.scheduler.slurm import sbatch_options
+from tests.slurm_cluster import LocalSlurm
+
+
+def staged_run(tmp_path: Path) -> tuple[LedgerStore, str, dict[str, str]]:
+    """A ledger with one run, claimed and staged, as the staging task leaves it."""
+    engine = create_ledger_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    migrate.upgrade(engine)
+    store = LedgerStore(engine)
+    source = f"HIPASSJ{uuid.uuid4().hex[:6]}"
+    store.register_sources("WALLABY", [SourceRecord(source_id=source)])
+    store.record_datasets(
+        [DatasetRecord(archive="casda", dataset_id=f"cube-{source}", survey="WALLABY", source_id=source)]
+    )
+    (run_key,) = store.plan_runs("WALLABY", [f"cube-{source}"], workflow="wallaby-hires", workflow_version="1").created
+    store.claim_runs("stage", ttl=timedelta(hours=1), run_keys=[run_key])
+    store.transition(run_key, expected=RunState.CLAIMED, to=RunState.STAGED, actor="stage")
+    env = {
+        "AIRFLOW_CONN_BEAMPIPE_LEDGER_DEFAULT": json.dumps(
+            {"conn_type": "beampipe_ledger", "schema": str(tmp_path / "ledger.db"), "extra": {"dialect": "sqlite"}}
+        )
+    }
+    return store, run_key, env
+
+
+def run_dag(airflow_env, slurm: LocalSlurm, conf: dict, *, deferrable: bool, env: dict | None = None, check=True):
+    return airflow_env.airflow(
+        "dags",
+        "test",
+        "beampipe_slurm_job",
+        "--conf",
+        json.dumps(conf),
+        check=check,
+        env={
+            "AIRFLOW_CONN_SLURM_TEST": slurm.airflow_connection(),
+            "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": str(deferrable),
+            **(env or {}),
+        },
+    )
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "in-worker"])
+def test_a_run_goes_staged_to_succeeded_and_the_job_output_is_in_the_task_log(
+    airflow_env, slurm: LocalSlurm, tmp_path: Path, deferrable: bool
+) -> None:
+    store, run_key, env = staged_run(tmp_path)
+    out = run_dag(
+        airflow_env,
+        slurm,
+        {"command": "echo $GREETING from job $SLURM_JOB_ID", "run_key": run_key, "greeting": "hi; id"},
+        deferrable=deferrable,
+        env=env,
+    )
+    run = store.get_run(run_key)
+    assert run.state is RunState.SUCCEEDED
+    job_id = run.scheduler_job_id
+    assert job_id is not None
+    log = out.stdout + out.stderr
+    assert f"hi; id from job {job_id}" in log  # the parameter arrived quoted, and the job's output is in the log
+    assert ("[DAG TEST] Trigger completed" in log) is deferrable
+    history = [(e.from_state, e.to_state) for e in store.run_history(run_key)]
+    assert history[-3:] == [
+        (RunState.STAGED, RunState.SUBMITTED),
+        (RunState.SUBMITTED, RunState.RUNNING),
+        (RunState.RUNNING, RunState.SUCCEEDED),
+    ]
+    assert [r.split("|")[3] for r in slurm.sacct(job_id)] == [f"bp-{run_key}"]
+
+
+def test_a_failing_job_fails_the_task_with_its_exit_code_and_output(airflow_env, slurm, tmp_path) -> None:
+    store, run_key, env = staged_run(tmp_path)
+    out = run_dag(
+        airflow_env,
+        slurm,
+        {"command": "echo about to fail; exit 3", "run_key": run_key},
+        deferrable=True,
+        env=env,
+        check=False,
+    )
+    log = out.stdout + out.stderr
+    assert "FAILED" in log
+    assert "(exit code 3)" in log
+    assert "about to fail" in log
+    run = store.get_run(run_key)
+    assert run.state is RunState.FAILED
+    assert "exit 3" in (run.last_error or "")
+
+
+def test_a_job_left_by_a_crashed_attempt_is_adopted_not_submitted_again(airflow_env, slurm, tmp_path) -> None:
+    # The worker submitted, then died before it could write the job id anywhere: only Slurm knows the job.
+    store, run_key, env = staged_run(tmp_path)
+    scheduler = slurm.scheduler()
+    orphan = scheduler.submit(
+        sbatch_options(job_name=f"bp-{run_key}", comment=f"beampipe run {run_key}", output="bp-e2e-%j.out"),
+        "#!/bin/bash\nsleep 2\necho orphan done\n",
+    )
+    scheduler.close()
+    out = run_dag(airflow_env, slurm, {"command": "echo a second job", "run_key": run_key}, deferrable=True, env=env)
+    log = out.stdout + out.stderr
+    assert f"Slurm job {orphan.job_id} adopted (found by name)" in log
+    assert "orphan done" in log
+    assert "a second job" not in log
+    assert store.get_run(run_key).scheduler_job_id == orphan.job_id
+    assert [r.split("|")[0] for r in slurm.sacct_by_name(f"bp-{run_key}")] == [orphan.job_id]  # one job in all
+
+
+def test_an_uncertain_submission_is_resolved_by_name(airflow_env, slurm, tmp_path) -> None:
+    # An earlier attempt lost sbatch's answer: the run is UNCERTAIN and the job exists.
+    store, run_key, env = staged_run(tmp_path)
+    scheduler = slurm.scheduler()
+    job = scheduler.submit(sbatch_options(job_name=f"bp-{run_key}", output="bp-e2e-%j.out"), "#!/bin/bash\ntrue\n")
+    scheduler.close()
+    store.transition(run_key, expected=RunState.STAGED, to=RunState.UNCERTAIN, actor="lost", error="connection reset")
+    out = run_dag(airflow_env, slurm, {"command": "echo never", "run_key": run_key}, deferrable=False, env=env)
+    assert f"Slurm job {job.job_id} adopted (was uncertain)" in out.stdout + out.stderr
+    run = store.get_run(run_key)
+    assert run.state is RunState.SUCCEEDED
+    assert run.scheduler_job_id == job.job_id
+    assert len(slurm.sacct_by_name(f"bp-{run_key}")) == 1
+
+
+def test_a_hostile_option_fails_the_task_naming_it_and_submits_nothing(airflow_env, slurm, tmp_path) -> None:
+    store, run_key, env = staged_run(tmp_path)
+    marker = Path("/tmp", f"beampipe-pwned-{uuid.uuid4().hex}")
+    conf = {"command": "true", "run_key": run_key, "partition": f"work; touch {marker}"}
+    out = run_dag(airflow_env, slurm, conf, deferrable=False, env=env, check=False)
+    assert "partition: not a valid comma-separated list of names" in out.stdout + out.stderr
+    assert store.get_run(run_key).state is RunState.STAGED
+    assert slurm.sacct_by_name(f"bp-{run_key}") == []
+    assert not marker.exists()
