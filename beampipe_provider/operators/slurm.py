@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, Context, conf
-from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
+from airflow.sdk.exceptions import AirflowException
 
 from beampipe_provider.hooks.ledger import LedgerHook
 from beampipe_provider.hooks.slurm import SlurmHook
@@ -93,6 +93,7 @@ class SlurmJobOperator(BaseOperator):
         self.log_tail_lines = log_tail_lines
         self.deferrable = deferrable
         self._job: _Job | None = None
+        self._actor: str | None = None
 
     # -- naming -------------------------------------------------------------------------------------------------
 
@@ -121,6 +122,7 @@ class SlurmJobOperator(BaseOperator):
     # -- execution ----------------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self._actor = self.task_identity(context)
         options = self.options(context)
         script = self.render_script()
         scheduler = self._hook(options).get_scheduler()
@@ -140,17 +142,25 @@ class SlurmJobOperator(BaseOperator):
             ssh_conn_id=self.ssh_conn_id,
             clusters=options.clusters,
             poll_interval=self.poll_interval,
-            deadline=time.time() + self.execution_timeout.total_seconds() if self.execution_timeout else None,
+            deadline=self._deadline(context),
             unknown_grace=self.unknown_grace,
         )
         if self.deferrable:
             self.defer(trigger=trigger, method_name="execute_complete")
-        try:
-            event = asyncio.run(_first_event(trigger))  # the trigger's own code, so both modes behave alike
-        except AirflowTaskTimeout:
-            self._cancel(options, job.job_id, "execution_timeout reached")
-            raise
+        # The trigger's own code, so both modes behave alike. If execution_timeout strikes here, Airflow calls
+        # on_kill(), which cancels the job.
+        event = asyncio.run(_first_event(trigger))
         return self.execute_complete(context, event)
+
+    def _deadline(self, context: Context) -> float | None:
+        """execution_timeout as an absolute time, a little before Airflow's own trigger timeout (start date +
+        execution_timeout), so this task, not Airflow, ends the wait and can cancel the job."""
+        if not self.execution_timeout:
+            return None
+        start = context["ti"].start_date
+        budget = self.execution_timeout.total_seconds()
+        begun = start.timestamp() if start else time.time()
+        return begun + budget - min(30.0, budget * 0.1)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         options = self.options(context)
@@ -182,8 +192,13 @@ class SlurmJobOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """The task was killed while polling in the worker: cancel its job (deferred tasks: the trigger's on_kill)."""
-        if self._job is not None:
-            self._cancel(SbatchOptions(job_name="x", clusters=self._job.cluster), self._job.job_id, "task killed")
+        if self._job is None:
+            return
+        self._cancel(SbatchOptions(job_name="x", clusters=self._job.cluster), self._job.job_id, "task killed")
+        if self.run_key and self._actor:
+            run = self._ledger().get_run(self.run_key)
+            if run.state in (RunState.SUBMITTED, RunState.RUNNING):
+                self._transition(self._actor, RunState.CANCELLED, error="task killed; Slurm job cancelled")
 
     # -- adopt or submit ----------------------------------------------------------------------------------------
 
@@ -229,7 +244,7 @@ class SlurmJobOperator(BaseOperator):
             submitted = scheduler.submit(options, script)
         except SubmissionUncertain as exc:
             self.log.warning("%s; resolving by job name", exc)
-            self._transition(context, RunState.UNCERTAIN, error=str(exc))
+            self._transition(self.task_identity(context), RunState.UNCERTAIN, error=str(exc))
             return self._reconcile(context, scheduler, options, script, done)
         return self._record(context, _Job(submitted.job_id, submitted.cluster, "submitted"), done)
 
@@ -246,7 +261,8 @@ class SlurmJobOperator(BaseOperator):
                 continue
             if jobs:
                 return self._record(context, _Job(jobs[-1].job_id, jobs[-1].cluster, "adopted (was uncertain)"), done)
-            self._transition(context, RunState.STAGED, detail={"reconciled": "no job with this name"})
+            actor = self.task_identity(context)
+            self._transition(actor, RunState.STAGED, detail={"reconciled": "no job with this name"})
             return self._submit(context, scheduler, options, script, done)
         raise AirflowException(
             f"could not reach Slurm to find job {options.job_name}; the run stays UNCERTAIN and a retry resolves it"
@@ -259,7 +275,7 @@ class SlurmJobOperator(BaseOperator):
             run = self._ledger().get_run(self.run_key)
             if run.state in (RunState.CLAIMED, RunState.STAGED, RunState.UNCERTAIN):
                 self._transition(
-                    context,
+                    self.task_identity(context),
                     RunState.SUBMITTED,
                     scheduler_job_id=job.job_id,
                     detail={"how": job.how, "cluster": job.cluster},
@@ -273,7 +289,7 @@ class SlurmJobOperator(BaseOperator):
 
     def _transition(
         self,
-        context: Context,
+        actor: str,
         to: RunState,
         *,
         scheduler_job_id: str | None = None,
@@ -288,7 +304,7 @@ class SlurmJobOperator(BaseOperator):
             self.run_key,
             expected=run.state,
             to=to,
-            actor=self.task_identity(context),
+            actor=actor,
             scheduler="slurm",
             facility=self.sbatch_options.get("clusters") or self.ssh_conn_id,
             scheduler_job_id=scheduler_job_id,
@@ -310,7 +326,8 @@ class SlurmJobOperator(BaseOperator):
         if run.state in TERMINAL or run.state not in (RunState.SUBMITTED, RunState.RUNNING):
             return  # recorded by an earlier attempt
         if run.state is RunState.SUBMITTED and status.started is not None:
-            self._transition(context, RunState.RUNNING, detail={"started": status.started.isoformat()})
+            started = status.started.isoformat()
+            self._transition(self.task_identity(context), RunState.RUNNING, detail={"started": started})
         if ok:
             to = RunState.SUCCEEDED
         elif status.phase is Phase.CANCELLED or event["status"] == "timeout":
@@ -318,7 +335,7 @@ class SlurmJobOperator(BaseOperator):
         else:
             to = RunState.FAILED
         self._transition(
-            context,
+            self.task_identity(context),
             to,
             error=None if ok else f"{event['status']}: {event['message']}",
             detail={"state": status.state, "exit_code": status.exit_code, "ended": _iso(status)},

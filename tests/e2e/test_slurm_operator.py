@@ -144,3 +144,25 @@ def test_a_hostile_option_fails_the_task_naming_it_and_submits_nothing(airflow_e
     assert store.get_run(run_key).state is RunState.STAGED
     assert slurm.sacct_by_name(f"bp-{run_key}") == []
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "in-worker"])
+def test_execution_timeout_cancels_the_job(airflow_env, slurm: LocalSlurm, tmp_path: Path, deferrable: bool) -> None:
+    store, run_key, env = staged_run(tmp_path)
+    airflow_env.airflow(
+        "dags",
+        "test",
+        "beampipe_slurm_timeout",
+        "--conf",
+        json.dumps({"run_key": run_key}),
+        check=False,
+        env={
+            "AIRFLOW_CONN_SLURM_TEST": slurm.airflow_connection(),
+            "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": str(deferrable),
+            **env,
+        },
+    )
+    run = store.get_run(run_key)
+    assert run.state is RunState.CANCELLED
+    (row,) = slurm.sacct(run.scheduler_job_id or "")
+    assert row.split("|")[1].startswith("CANCELLED")
