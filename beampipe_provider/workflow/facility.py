@@ -1,0 +1,117 @@
+"""Facility profiles: where and how a workflow engine runs on a site, as YAML validated by pydantic.
+
+Profiles ship for `setonix` (Pawsey) and `local` (scripts/local-slurm); a site adds its own YAML file without
+code. A bad profile fails with the file, the field and the reason."""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from beampipe_provider.scheduler.slurm.options import SbatchOptions
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_SHELL_LINE = re.compile(r"^[^\x00-\x08\x0a-\x1f\x7f]*$")  # one line, no control characters
+
+
+class FacilityError(ValueError):
+    """A profile that cannot be used; names the source, the field and the reason."""
+
+
+class Ports(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    node_manager: int = Field(8000, ge=1024, le=65535)
+    island_manager: int = Field(8001, ge=1024, le=65535)
+
+
+class Facility(BaseModel):
+    """A site: the Slurm defaults for its jobs, how a job sets up DALiuGE, and where runs live."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    login_host: str
+    sbatch: dict[str, Any] = Field(default_factory=dict)  # defaults under each job's own options
+    modules: list[str] = Field(default_factory=list)  # `module load` before anything else
+    setup: list[str] = Field(default_factory=list)  # shell lines that make `python3 -m dlg` work (venv, env vars)
+    python: str = "python3"
+    dlg_root: str  # per-run directories live in {dlg_root}/runs/{run_key}; shell variables such as $USER expand
+    ports: Ports = Field(default_factory=Ports)
+    container_runtime: str | None = None  # e.g. singularity
+    images: dict[str, str] = Field(default_factory=dict)  # name -> image file or registry reference
+    session_url: str | None = None  # a web monitor for a session: {host}, {port}, {session_id}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.fullmatch(v):
+            raise ValueError("lower-case letters, digits, - and _, starting with a letter")
+        return v
+
+    @field_validator("sbatch")
+    @classmethod
+    def _sbatch(cls, v: dict[str, Any]) -> dict[str, Any]:
+        SbatchOptions(job_name="check", **v)  # the same validation every job's options get
+        return v
+
+    @field_validator("modules", "setup")
+    @classmethod
+    def _lines(cls, v: list[str]) -> list[str]:
+        for line in v:
+            if not _SHELL_LINE.fullmatch(line):
+                raise ValueError(f"one line each, without control characters: {line!r}")
+        return v
+
+    @field_validator("dlg_root")
+    @classmethod
+    def _root(cls, v: str) -> str:
+        if not v.startswith(("/", "$HOME", "~")) or "\n" in v:
+            raise ValueError("an absolute path (shell variables allowed, e.g. /scratch/$PAWSEY_PROJECT/$USER/dlg)")
+        return v.rstrip("/")
+
+
+def builtin_facilities() -> list[str]:
+    return sorted(
+        p.name.removesuffix(".yaml")
+        for p in files(__package__).joinpath("facilities").iterdir()
+        if p.name.endswith(".yaml")
+    )
+
+
+def load_facility(name_or_path: str | Path) -> Facility:
+    """A built-in profile by name (`setonix`, `local`) or a YAML file of one's own."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        resource = files(__package__).joinpath("facilities", f"{name_or_path}.yaml")
+        if not resource.is_file():
+            raise FacilityError(f"no facility {name_or_path!r}; built in: {', '.join(builtin_facilities())}")
+        return parse_facility(resource.read_text(), source=f"facility {name_or_path}")
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise FacilityError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_facility(text, source=str(path))
+
+
+def parse_facility(text: str, *, source: str) -> Facility:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise FacilityError(f"{source}: not YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise FacilityError(f"{source}: a facility is a mapping of fields")
+    try:
+        return Facility.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'facility'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise FacilityError(f"{source}: {problems}") from None
