@@ -1,0 +1,1 @@
+"""DALiuGE: logical graph preparation, the job that runs a graph on a Slurm allocation, its outcome."""
