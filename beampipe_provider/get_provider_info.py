@@ -29,6 +29,11 @@ def get_provider_info() -> dict[str, Any]:
                 "external-doc-url": "https://slurm.schedmd.com/",
                 "tags": ["software"],
             },
+            {
+                "integration-name": "DALiuGE",
+                "external-doc-url": "https://daliuge.readthedocs.io/",
+                "tags": ["software"],
+            },
         ],
         "hooks": [
             {"integration-name": "Beampipe ledger", "python-modules": ["beampipe_provider.hooks.ledger"]},
@@ -38,6 +43,7 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "CASDA", "python-modules": ["beampipe_provider.operators.casda"]},
             {"integration-name": "Slurm", "python-modules": ["beampipe_provider.operators.slurm"]},
+            {"integration-name": "DALiuGE", "python-modules": ["beampipe_provider.operators.daliuge"]},
         ],
         "sensors": [{"integration-name": "CASDA", "python-modules": ["beampipe_provider.sensors.casda"]}],
         "triggers": [

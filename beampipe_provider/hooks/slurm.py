@@ -57,6 +57,10 @@ class SlurmHook(BaseHook):
             ParamikoTransport(lambda: SSHHook(ssh_conn_id=self.ssh_conn_id).get_conn()), clusters=self.clusters
         )
 
+    def get_sftp(self) -> Any:
+        """An SFTP session (paramiko SFTPClient) on the login node, for uploading run files."""
+        return SSHHook(ssh_conn_id=self.ssh_conn_id).get_conn().open_sftp()
+
     async def aget_scheduler(self) -> AsyncSlurmScheduler:
         target = ssh_target(await self.aget_connection(self.ssh_conn_id))
         return AsyncSlurmScheduler(AsyncsshTransport(lambda: asyncssh_connect(target)), clusters=self.clusters)

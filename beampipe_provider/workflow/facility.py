@@ -72,7 +72,7 @@ class Facility(BaseModel):
     @field_validator("dlg_root")
     @classmethod
     def _root(cls, v: str) -> str:
-        if not v.startswith(("/", "$HOME", "~")) or "\n" in v:
+        if not v.startswith(("/", "$HOME")) or any(c in v for c in "\"'`\\\n") or "$(" in v:
             raise ValueError("an absolute path (shell variables allowed, e.g. /scratch/$PAWSEY_PROJECT/$USER/dlg)")
         return v.rstrip("/")
 

@@ -56,6 +56,12 @@ class SlurmScheduler:
     def log_tail(self, path: str, lines: int = 50) -> str:
         return self._drive(steps.log_tail(path, lines))
 
+    def read_text(self, path: str) -> str:
+        return self._drive(steps.read_text(path))
+
+    def expand_path(self, path: str) -> str:
+        return self._drive(steps.expand_path(path))
+
     def close(self) -> None:
         self.transport.close()
 

@@ -168,6 +168,18 @@ def log_tail(path: str, lines: int = 50) -> Generator[Command, CommandResult, st
     return result.stdout if result.exit_code == 0 else ""
 
 
+def read_text(path: str) -> Generator[Command, CommandResult, str]:
+    command = Command(["cat", "--", path])
+    return _ok(command, (yield command)).stdout
+
+
+def expand_path(path: str) -> Generator[Command, CommandResult, str]:
+    """A path with shell variables ($HOME, $USER) as the login node's shell expands them. The path comes from a
+    facility profile, which refuses quotes, backslashes and command substitution."""
+    command = Command(["sh", "-c", f'printf %s "{path}"'])
+    return _ok(command, (yield command)).stdout
+
+
 def expand_log_path(pattern: str, job_id: str, job_name: str, user: str) -> str:
     """Slurm's filename pattern for --output/--error, for the placeholders a single job can use."""
     base, _, task = job_id.partition("_")

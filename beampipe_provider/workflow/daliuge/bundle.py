@@ -65,6 +65,22 @@ def make_bundle(
     return Bundle(files=content, digest=digest, hashes=hashes)
 
 
+def datasets_from(value: Any) -> list[dict[str, Any]]:
+    """Inputs as dataset dicts with `path`: a list of such dicts, a CasdaStageOperator report ({"directory": ...,
+    "files": [{"name", "size", "sha256"}]}), or either as JSON text (a rendered template)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise WorkflowError("datasets: not JSON, a list of datasets or a staging report") from None
+    if isinstance(value, dict) and "files" in value:
+        directory = str(value["directory"])
+        value = [{"dataset_id": f["name"], "path": posixpath.join(directory, f["name"]), **f} for f in value["files"]]
+    if not isinstance(value, list) or not all(isinstance(d, dict) and d.get("path") for d in value):
+        raise WorkflowError("datasets: expected a list of objects each with a 'path'")
+    return [dict(d) for d in value]
+
+
 class Sftp(Protocol):
     """What upload needs of paramiko's SFTPClient."""
 

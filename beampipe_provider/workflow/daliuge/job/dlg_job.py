@@ -135,7 +135,12 @@ def failing_drops(base: str, session_id: str, pg: list[Any]) -> list[dict[str, A
     for oid, s in sorted(status.items()):
         if s.get("status") == 2 and s.get("execStatus", 2) == 2:
             continue
-        entry: dict[str, Any] = {"oid": oid, "name": names.get(oid, oid), "state": DROP_STATES[s["status"]]}
+        copy = oid.rsplit("_", 1)[-1]  # the scatter copy, e.g. 0-1
+        entry: dict[str, Any] = {
+            "oid": oid,
+            "name": f"{names.get(oid, oid)}[{copy}]",
+            "state": DROP_STATES[s["status"]],
+        }
         if "execStatus" in s:
             entry["app_state"] = APP_STATES[s["execStatus"]]
         if s.get("execStatus") == 3:
@@ -149,7 +154,8 @@ def failing_drops(base: str, session_id: str, pg: list[Any]) -> list[dict[str, A
             except (OSError, KeyError, ValueError, urllib.error.URLError):
                 pass
         bad.append(entry)
-    return bad
+    # the apps that failed on their own first (they have an error), then what failed because of them
+    return sorted(bad, key=lambda d: (not d.get("error"), "app_state" not in d, d["oid"]))
 
 
 def inventory(outputs: Path) -> list[dict[str, Any]]:
@@ -179,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         outcome["exit_code"] = code
         outcome["timings"]["total_s"] = round(time.time() - t0, 3)
         outcome["inventory"] = "inventory.json"
+        nm_logs = sorted((dlg_root / "logs").glob("dlgNM*.log"))
+        outcome["nm_log"] = str(nm_logs[0] if nm_logs else dlg_root / "logs" / "nm.stdout")
         write_json(run_dir / "inventory.json", inventory(run_dir / "outputs"))
         write_json(run_dir / "outcome.json", outcome)
         print(f"beampipe: {message}", flush=True)

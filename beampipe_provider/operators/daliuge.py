@@ -1,0 +1,149 @@
+"""SlurmDaliugeOperator: run a DALiuGE logical graph over a run's datasets as one Slurm job.
+
+It prepares the run's graph and manifest, uploads them with the in-job runner to `{dlg_root}/runs/{run key}/`,
+then is a SlurmJobOperator (adopt or submit, defer, finish): nothing of submission or tracking is repeated here.
+On success it returns the job's output inventory; on failure the error names the failing drops and carries the
+tail of the node manager's log."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowException
+
+from beampipe_provider.hooks.slurm import SlurmHook
+from beampipe_provider.operators.slurm import SlurmJobOperator
+from beampipe_provider.scheduler.base import SchedulerError
+from beampipe_provider.scheduler.slurm import SbatchOptions, sbatch_options
+from beampipe_provider.workflow.daliuge.bundle import WorkflowError, datasets_from, make_bundle, render_script, upload
+from beampipe_provider.workflow.daliuge.graph import load_graph
+from beampipe_provider.workflow.facility import Facility, load_facility
+
+
+class SlurmDaliugeOperator(SlurmJobOperator):
+    """`graph`: a logical graph file on the worker. `facility`: a profile name (`setonix`, `local`) or YAML path.
+    `datasets`: the staged inputs on the facility, as dataset dicts with `path`, or a CasdaStageOperator report.
+    `parameters`: `"node.field"` entries override graph fields (`{outputs}` is the run's outputs directory);
+    all of them reach the apps in manifest.json. `inputs_node` is the graph node that receives the input paths."""
+
+    template_fields: Sequence[str] = (*SlurmJobOperator.template_fields, "graph", "datasets", "facility")
+
+    def __init__(
+        self,
+        *,
+        graph: str,
+        facility: str,
+        datasets: Any,
+        parameters: dict[str, Any] | None = None,
+        inputs_node: str = "inputs",
+        job_timeout_s: float = 6 * 3600,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(command="true", parameters=parameters, **kwargs)  # the script is rendered per run
+        self.graph = graph
+        self.facility = facility
+        self.datasets = datasets
+        self.inputs_node = inputs_node
+        self.job_timeout_s = job_timeout_s
+        self._run_dir: str | None = None
+        self._profile: Facility | None = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        run_dir = self._run_directory(context)
+        hook = SlurmHook(ssh_conn_id=self.ssh_conn_id)
+        bundle = make_bundle(
+            load_graph(self.graph),
+            run_key=self.run_key or self.job_name(context),
+            datasets=datasets_from(self.datasets),
+            parameters=self.parameters,
+            inputs_node=self.inputs_node,
+            outputs_dir=posixpath.join(run_dir, "outputs"),
+        )
+        sftp = hook.get_sftp()
+        try:
+            placed = upload(sftp, run_dir, bundle)
+        except WorkflowError as exc:
+            raise AirflowException(str(exc)) from None
+        finally:
+            sftp.close()
+        self.log.info(
+            "Run files %s in %s (logical graph %s, patched %s)",
+            placed,
+            run_dir,
+            bundle.hashes["logical"][:12],
+            bundle.hashes["patched"][:12],
+        )
+        return super().execute(context)
+
+    def _run_directory(self, context: Context) -> str:
+        """{dlg_root}/runs/{run key}, with the login node's $HOME/$USER expanded; the same on every attempt."""
+        if self._run_dir is None:
+            scheduler = SlurmHook(ssh_conn_id=self.ssh_conn_id).get_scheduler()
+            try:
+                root = scheduler.expand_path(self._facility().dlg_root)
+            finally:
+                scheduler.close()
+            self._run_dir = posixpath.join(root, "runs", self.run_key or self.job_name(context))
+        return self._run_dir
+
+    def options(self, context: Context) -> SbatchOptions:
+        own = super().options(context).model_dump(exclude_none=True)
+        run_dir = self._run_directory(context)
+        merged = {**self._facility().sbatch, **own, "chdir": run_dir}
+        if "output" not in self.sbatch_options:
+            merged["output"] = posixpath.join(run_dir, "slurm-%j.out")
+        return sbatch_options(**merged)
+
+    def render_script(self) -> str:
+        return render_script(self._facility(), self._run_dir or ".", timeout_s=self.job_timeout_s)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        self._run_directory(context)  # resumed from the trigger in a new process: the same directory as before
+        try:
+            result = super().execute_complete(context, event)
+        except AirflowException as exc:
+            raise AirflowException(f"{exc}\n{self._failure_detail()}") from None
+        outcome = self._read_json("outcome.json")
+        return {
+            **result,
+            "run_dir": self._run_dir,
+            "session_id": outcome.get("session_id"),
+            "graph_sha256": outcome.get("graph_sha256"),
+            "timings": outcome.get("timings"),
+            "outputs": self._read_json("inventory.json"),
+        }
+
+    def _facility(self) -> Facility:
+        if self._profile is None:
+            self._profile = load_facility(self.facility)
+        return self._profile
+
+    def _read_json(self, name: str) -> Any:
+        scheduler = SlurmHook(ssh_conn_id=self.ssh_conn_id).get_scheduler()
+        try:
+            return json.loads(scheduler.read_text(posixpath.join(self._run_dir or ".", name)))
+        except (SchedulerError, ValueError) as exc:
+            self.log.warning("Could not read %s of the run: %s", name, exc)
+            return {}
+        finally:
+            scheduler.close()
+
+    def _failure_detail(self) -> str:
+        outcome = self._read_json("outcome.json")
+        lines = [f"DALiuGE: {outcome.get('message', 'no outcome written (the job ended before the graph ran)')}"]
+        for drop in outcome.get("failing_drops", []):
+            lines.append(f"  drop {drop['name']} ({drop['oid']}): {drop['state']} {drop.get('app_state', '')}".rstrip())
+            if drop.get("error"):
+                lines.append("    " + drop["error"].strip().replace("\n", "\n    ")[-1000:])
+        scheduler = SlurmHook(ssh_conn_id=self.ssh_conn_id).get_scheduler()
+        try:
+            nm_log = scheduler.log_tail(outcome["nm_log"], 20) if outcome.get("nm_log") else ""
+        finally:
+            scheduler.close()
+        if nm_log:
+            lines.append("--- node manager log (last lines) ---\n" + nm_log)
+        return "\n".join(lines)

@@ -1,0 +1,100 @@
+"""SlurmDaliugeOperator in real Airflow runs: a real DALiuGE 6.6 graph inside a job on the local Slurm cluster."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tarfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from beampipe_provider.ledger.states import RunState
+from tests.e2e.test_slurm_operator import staged_run
+from tests.slurm_cluster import LocalSlurm
+
+
+@pytest.fixture
+def inputs() -> Iterator[list[Path]]:
+    """Three small visibility tarballs the job's user can read (pytest's tmp_path is private to root)."""
+    directory = Path("/tmp", f"beampipe-e2e-{uuid.uuid4().hex[:8]}")
+    directory.mkdir(mode=0o755)
+    paths = []
+    for beam in range(3):
+        member = directory / f"beam{beam}.txt"
+        member.write_text(f"visibilities of beam {beam}\n" * (beam + 1))
+        path = directory / f"HIPASSJ1318-21_A_beam{beam:02d}_10arc_split.ms.tar"
+        with tarfile.open(path, "w") as tar:
+            tar.add(member, arcname=member.name)
+        path.chmod(0o644)
+        paths.append(path)
+    yield paths
+    shutil.rmtree(directory)
+
+
+def run_graph(airflow_env, slurm: LocalSlurm, env: dict, conf: dict, check: bool = True):
+    return airflow_env.airflow(
+        "dags",
+        "test",
+        "beampipe_daliuge_run",
+        "--conf",
+        json.dumps(conf),
+        check=check,
+        env={"AIRFLOW_CONN_SLURM_TEST": slurm.airflow_connection(), "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"}
+        | env,
+    )
+
+
+def run_dir(slurm: LocalSlurm, run_key: str) -> Path:
+    return Path("/home", slurm.user, "dlg", "runs", run_key)
+
+
+def test_a_graph_runs_in_the_job_and_its_products_are_inventoried(airflow_env, slurm, tmp_path, inputs) -> None:
+    store, run_key, env = staged_run(tmp_path)
+    note = """it's "quoted" $(id) `id` ; with spaces"""
+    datasets = [{"dataset_id": p.name, "path": str(p)} for p in inputs]
+    run_graph(airflow_env, slurm, env, {"run_key": run_key, "datasets": datasets, "note": note})
+
+    assert store.get_run(run_key).state is RunState.SUCCEEDED
+    where = run_dir(slurm, run_key)
+    lines = (where / "outputs" / "summary.txt").read_text().splitlines()
+    assert [line.split()[0] for line in lines] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in inputs]
+    assert [line.split()[-1] for line in lines] == [p.name for p in inputs]
+    assert all(line.split()[2] == "1" for line in lines)  # one member in each tarball: the app read the file
+    (product,) = json.loads((where / "inventory.json").read_text())
+    assert product["sha256"] == hashlib.sha256((where / "outputs" / "summary.txt").read_bytes()).hexdigest()
+    assert json.loads((where / "manifest.json").read_text())["parameters"]["note"] == note  # intact
+    outcome = json.loads((where / "outcome.json").read_text())
+    assert outcome["state"] == "FINISHED"
+    assert set(outcome["timings"]) >= {"managers_s", "deploy_s", "run_s"}
+
+    again = run_graph(airflow_env, slurm, env, {"run_key": run_key, "datasets": datasets, "note": note})
+    log = again.stdout + again.stderr
+    assert "Run files reused" in log
+    assert "adopted (ledger)" in log
+    assert len(slurm.sacct_by_name(f"bp-{run_key}")) == 1  # the same run key twice: one job
+
+
+def test_a_failing_app_fails_the_task_naming_the_drop(airflow_env, slurm, tmp_path, inputs) -> None:
+    store, run_key, env = staged_run(tmp_path)
+    datasets = [{"dataset_id": p.name, "path": str(p)} for p in inputs]
+    datasets[1]["path"] = str(inputs[1].with_name("missing.ms.tar"))
+    out = run_graph(airflow_env, slurm, env, {"run_key": run_key, "datasets": datasets}, check=False)
+    log = out.stdout + out.stderr
+    assert "failing drops: measure_visibilities[0-1], " in log  # the second copy failed, and is named first
+    assert "missing.ms.tar: No such file or directory" in log
+    run = store.get_run(run_key)
+    assert run.state is RunState.FAILED
+    assert "exit 1" in (run.last_error or "")
+
+
+def test_a_graph_that_cannot_deploy_fails_instead_of_hanging(airflow_env, slurm, tmp_path, inputs) -> None:
+    store, run_key, env = staged_run(tmp_path)
+    datasets = [{"dataset_id": p.name, "path": str(p)} for p in inputs]
+    conf = {"run_key": run_key, "datasets": datasets, "summary_class": "dlg.data.drops.NoSuchDrop"}
+    out = run_graph(airflow_env, slurm, env, conf, check=False)
+    assert "the graph could not be deployed" in out.stdout + out.stderr
+    assert store.get_run(run_key).state is RunState.FAILED
