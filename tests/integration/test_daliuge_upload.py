@@ -14,7 +14,7 @@ from tests.slurm_cluster import LocalSlurm
 DEMO = Path(__file__).resolve().parents[2] / "dags" / "graphs" / "wallaby_hires_demo.graph"
 
 
-def bundle(path: str):
+def bundle(path: str) -> Bundle:
     return make_bundle(
         load_graph(DEMO),
         run_key="k",
