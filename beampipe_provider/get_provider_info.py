@@ -50,7 +50,10 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "CASDA", "python-modules": ["beampipe_provider.triggers.casda"]},
             {"integration-name": "Slurm", "python-modules": ["beampipe_provider.triggers.slurm"]},
         ],
-        "extra-links": ["beampipe_provider.links.slurm.SlurmJobLink"],
+        "extra-links": [
+            "beampipe_provider.links.slurm.SlurmJobLink",
+            "beampipe_provider.links.slurm.DaliugeSessionLink",
+        ],
         "config": {
             "beampipe": {
                 "description": "Settings of the beampipe provider.",

@@ -1,4 +1,4 @@
-"""SlurmJobLink: a button on the task page that opens the site's job page (e.g. a Slurm web dashboard).
+"""Extra links. SlurmJobLink: a button on the task page that opens the site's job page (e.g. a Slurm dashboard).
 
 The URL comes from Airflow config `[beampipe] slurm_job_url_template`, with `{job_id}` and `{cluster}` filled
 from the task's XCom; without a template the link stays empty, so the button is not shown."""
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 XCOM_JOB_ID = "slurm_job_id"
 XCOM_CLUSTER = "slurm_cluster"
+XCOM_DLG_SESSION_URL = "dlg_session_url"
 
 
 class SlurmJobLink(BaseOperatorLink):
@@ -29,3 +30,12 @@ class SlurmJobLink(BaseOperatorLink):
             return ""
         cluster = XCom.get_value(ti_key=ti_key, key=XCOM_CLUSTER) or ""
         return template.format(job_id=quote(str(job_id)), cluster=quote(str(cluster)))
+
+
+class DaliugeSessionLink(BaseOperatorLink):
+    """The DALiuGE session's web monitor, where the facility profile has one (`session_url`)."""
+
+    name = "DALiuGE session"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        return str(XCom.get_value(ti_key=ti_key, key=XCOM_DLG_SESSION_URL) or "")

@@ -12,10 +12,11 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import Context
+from airflow.sdk import BaseOperatorLink, Context
 from airflow.sdk.exceptions import AirflowException
 
 from beampipe_provider.hooks.slurm import SlurmHook
+from beampipe_provider.links.slurm import XCOM_DLG_SESSION_URL, DaliugeSessionLink, SlurmJobLink
 from beampipe_provider.operators.slurm import SlurmJobOperator
 from beampipe_provider.scheduler.base import SchedulerError
 from beampipe_provider.scheduler.slurm import SbatchOptions, sbatch_options
@@ -31,6 +32,7 @@ class SlurmDaliugeOperator(SlurmJobOperator):
     all of them reach the apps in manifest.json. `inputs_node` is the graph node that receives the input paths."""
 
     template_fields: Sequence[str] = (*SlurmJobOperator.template_fields, "graph", "datasets", "facility")
+    operator_extra_links: tuple[BaseOperatorLink, ...] = (SlurmJobLink(), DaliugeSessionLink())
 
     def __init__(
         self,
@@ -106,8 +108,10 @@ class SlurmDaliugeOperator(SlurmJobOperator):
         try:
             result = super().execute_complete(context, event)
         except AirflowException as exc:
+            self._push_session_url(context, self._read_json("outcome.json"))
             raise AirflowException(f"{exc}\n{self._failure_detail()}") from None
         outcome = self._read_json("outcome.json")
+        self._push_session_url(context, outcome)
         return {
             **result,
             "run_dir": self._run_dir,
@@ -116,6 +120,12 @@ class SlurmDaliugeOperator(SlurmJobOperator):
             "timings": outcome.get("timings"),
             "outputs": self._read_json("inventory.json"),
         }
+
+    def _push_session_url(self, context: Context, outcome: dict[str, Any]) -> None:
+        template, session = self._facility().session_url, outcome.get("session_id")
+        if template and session:
+            url = template.format(host=self._facility().login_host, session_id=session)
+            context["ti"].xcom_push(key=XCOM_DLG_SESSION_URL, value=url)
 
     def _facility(self) -> Facility:
         if self._profile is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from airflow.sdk import BaseOperator, Context, conf
+from airflow.sdk import BaseOperator, BaseOperatorLink, Context, conf
 from airflow.sdk.exceptions import AirflowException
 
 from beampipe_provider.hooks.ledger import LedgerHook
@@ -60,7 +60,7 @@ class SlurmJobOperator(BaseOperator):
         "sbatch_options": "json",
         "parameters": "json",
     }
-    operator_extra_links = (SlurmJobLink(),)
+    operator_extra_links: tuple[BaseOperatorLink, ...] = (SlurmJobLink(),)
 
     def __init__(
         self,

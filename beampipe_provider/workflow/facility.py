@@ -46,7 +46,7 @@ class Facility(BaseModel):
     ports: Ports = Field(default_factory=Ports)
     container_runtime: str | None = None  # e.g. singularity
     images: dict[str, str] = Field(default_factory=dict)  # name -> image file or registry reference
-    session_url: str | None = None  # a web monitor for a session: {host}, {port}, {session_id}
+    session_url: str | None = None  # a web monitor of a session, e.g. https://{host}/dlg/session?sessionId={session_id}
 
     @field_validator("name")
     @classmethod
