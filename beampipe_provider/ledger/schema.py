@@ -149,6 +149,22 @@ run_events = sa.Table(
     sa.Index(None, "run_key", "id"),
 )
 
+# Signed provenance envelopes, one per run, chained per survey. Append-only (database triggers); a record has at most
+# one successor (unique previous_sha256), so two runs finishing at once cannot fork the chain: the loser re-chains.
+provenance = sa.Table(
+    "beampipe_provenance",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("survey", sa.String(SURVEY_LEN), nullable=False),
+    sa.Column("run_key", sa.String(RUN_KEY_LEN), sa.ForeignKey(runs.c.run_key), nullable=False, unique=True),
+    sa.Column("record_sha256", sa.String(64), nullable=False, unique=True),
+    # the previous record's hash, or "genesis:<survey>" for the first: never NULL, so the first is unique too
+    sa.Column("previous_sha256", sa.String(128), nullable=False, unique=True),
+    sa.Column("envelope", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "survey", "id"),
+)
+
 watermarks = sa.Table(
     "beampipe_watermarks",
     metadata,
