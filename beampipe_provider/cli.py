@@ -18,6 +18,9 @@ from beampipe_provider.ledger.errors import LedgerError
 from beampipe_provider.ledger.record_files import RecordFileError, load_dataset_file, load_source_list
 from beampipe_provider.ledger.states import RunState
 from beampipe_provider.ledger.store import LedgerStore, Run
+from beampipe_provider.provenance.chain import ProvenanceLedger
+from beampipe_provider.provenance.signing import load_public_key
+from beampipe_provider.provenance.verify import verify
 
 URL_ENV = "BEAMPIPE_LEDGER_URL"
 
@@ -166,6 +169,44 @@ def cmd_runs_show(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_provenance_show(args: argparse.Namespace) -> None:
+    store = _store(args)
+    run_key = store.resolve_run_key(args.run_key)
+    envelope = ProvenanceLedger(store.engine).get(run_key)
+    if envelope is None:
+        raise LedgerError(f"run {run_key} has no provenance record yet")
+    print(json.dumps(envelope, indent=2, sort_keys=True))
+
+
+def cmd_provenance_verify(args: argparse.Namespace) -> int:
+    """Signature, chain (the survey's records up to this one) and the output files present: one line per problem."""
+    key = load_public_key(args.public_key.read_bytes())
+    target = Path(args.target)
+    chain: list[dict[str, Any]] = []
+    if target.is_file():
+        envelope = json.loads(target.read_text())
+    else:
+        store = _store(args)
+        run_key = store.resolve_run_key(args.target)
+        ledger = ProvenanceLedger(store.engine)
+        found = ledger.get(run_key)
+        if found is None:
+            raise LedgerError(f"run {run_key} has no provenance record")
+        envelope = found
+        chain = ledger.chain(envelope["record"]["run"]["survey"], until_run_key=run_key)
+    problems = verify(envelope, key, chain=chain, outputs_root=args.outputs_root)
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 1
+    run_key = envelope["record"]["run"].get("run_key")
+    print(
+        f"OK: record of run {run_key} is intact, signed by key {envelope['key_id']}"
+        + (", chain intact" if chain else "")
+    )
+    return 0
+
+
 # -- wiring --------------------------------------------------------------------------------------------------
 
 
@@ -229,17 +270,26 @@ def build_parser() -> argparse.ArgumentParser:
     show = rn.add_parser("show", help="one run with its datasets and event history")
     show.add_argument("run_key", help="the run key or a unique prefix of it (8+ characters)")
     show.set_defaults(func=cmd_runs_show)
+
+    prov = groups.add_parser("provenance", help="signed run records").add_subparsers(dest="verb", required=True)
+    pshow = prov.add_parser("show", help="a run's signed provenance record")
+    pshow.add_argument("run_key", help="the run key or a unique prefix of it (8+ characters)")
+    pshow.set_defaults(func=cmd_provenance_show)
+    pverify = prov.add_parser("verify", help="check signature, chain and output files; exit 1 on any mismatch")
+    pverify.add_argument("target", help="a run key (prefix), or a record file written next to the outputs")
+    pverify.add_argument("--public-key", type=Path, required=True, help="the signer's Ed25519 public key (PEM)")
+    pverify.add_argument("--outputs-root", type=Path, help="look for the output files in this directory instead")
+    pverify.set_defaults(func=cmd_provenance_verify)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        return int(args.func(args) or 0)
     except (RecordFileError, LedgerError, ValueError) as exc:
         print(f"beampipe: error: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":
