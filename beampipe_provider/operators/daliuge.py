@@ -10,14 +10,18 @@ from __future__ import annotations
 import json
 import posixpath
 from collections.abc import Sequence
+from importlib.metadata import version
 from typing import Any
 
-from airflow.sdk import BaseOperatorLink, Context
+from airflow.sdk import BaseHook, BaseOperatorLink, Context
 from airflow.sdk.exceptions import AirflowException
 
 from beampipe_provider.hooks.slurm import SlurmHook
 from beampipe_provider.links.slurm import XCOM_DLG_SESSION_URL, DaliugeSessionLink, SlurmJobLink
 from beampipe_provider.operators.slurm import SlurmJobOperator
+from beampipe_provider.provenance.chain import ProvenanceLedger
+from beampipe_provider.provenance.run_record import run_record
+from beampipe_provider.provenance.signing import load_private_key
 from beampipe_provider.scheduler.base import SchedulerError
 from beampipe_provider.scheduler.slurm import SbatchOptions, sbatch_options
 from beampipe_provider.workflow.daliuge.bundle import WorkflowError, datasets_from, make_bundle, render_script, upload
@@ -31,7 +35,13 @@ class SlurmDaliugeOperator(SlurmJobOperator):
     `parameters`: `"node.field"` entries override graph fields (`{outputs}` is the run's outputs directory);
     all of them reach the apps in manifest.json. `inputs_node` is the graph node that receives the input paths."""
 
-    template_fields: Sequence[str] = (*SlurmJobOperator.template_fields, "graph", "datasets", "facility")
+    template_fields: Sequence[str] = (
+        *SlurmJobOperator.template_fields,
+        "graph",
+        "datasets",
+        "facility",
+        "provenance_key_conn_id",
+    )
     operator_extra_links: tuple[BaseOperatorLink, ...] = (SlurmJobLink(), DaliugeSessionLink())
 
     def __init__(
@@ -43,6 +53,7 @@ class SlurmDaliugeOperator(SlurmJobOperator):
         parameters: dict[str, Any] | None = None,
         inputs_node: str = "inputs",
         job_timeout_s: float = 6 * 3600,
+        provenance_key_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(command="true", parameters=parameters, **kwargs)  # the script is rendered per run
@@ -51,6 +62,7 @@ class SlurmDaliugeOperator(SlurmJobOperator):
         self.datasets = datasets
         self.inputs_node = inputs_node
         self.job_timeout_s = job_timeout_s
+        self.provenance_key_conn_id = provenance_key_conn_id
         self._run_dir: str | None = None
         self._profile: Facility | None = None
 
@@ -112,14 +124,74 @@ class SlurmDaliugeOperator(SlurmJobOperator):
             raise AirflowException(f"{exc}\n{self._failure_detail()}") from None
         outcome = self._read_json("outcome.json")
         self._push_session_url(context, outcome)
-        return {
+        inventory = self._read_json("inventory.json") or []
+        done = {
             **result,
             "run_dir": self._run_dir,
             "session_id": outcome.get("session_id"),
             "graph_sha256": outcome.get("graph_sha256"),
             "timings": outcome.get("timings"),
-            "outputs": self._read_json("inventory.json"),
+            "outputs": inventory,
         }
+        if self.provenance_key_conn_id and self.run_key:
+            envelope = self._record_provenance(event, outcome, inventory)
+            done["provenance"] = {"record_sha256": envelope["record_sha256"], "key_id": envelope["key_id"]}
+        elif self.provenance_key_conn_id:
+            self.log.warning(
+                "No provenance record: it is chained per survey in the ledger, and this task has no run_key"
+            )
+        return done
+
+    def _record_provenance(self, event: dict[str, Any], outcome: dict[str, Any], inventory: list[Any]) -> Any:
+        """Re-verify the outputs on the facility, sign the record, chain it in the ledger, write it beside the
+        outputs (provenance.json in the run directory)."""
+        run_dir = self._run_dir or "."
+        scheduler = SlurmHook(ssh_conn_id=self.ssh_conn_id).get_scheduler()
+        try:
+            measured = scheduler.checksums([str(o["path"]) for o in inventory])
+        finally:
+            scheduler.close()
+        changed = [o["path"] for o in inventory if measured.get(str(o["path"])) != o["sha256"]]
+        if changed:
+            raise AirflowException(f"outputs changed after the job wrote its inventory: {', '.join(changed)}")
+        secret = BaseHook.get_connection(self.provenance_key_conn_id or "")
+        key = load_private_key(
+            (secret.password or "").encode(), (secret.extra_dejson.get("passphrase") or "").encode() or None
+        )
+        store = self._ledger()
+        run = store.get_run(self.run_key or "")
+        bundle = self._read_json("bundle.json")
+
+        def make(previous: str | None) -> dict[str, Any]:
+            return run_record(
+                run={
+                    "run_key": run.run_key,
+                    "survey": run.survey,
+                    "source_id": run.source_id,
+                    "workflow": run.workflow,
+                    "workflow_version": run.workflow_version,
+                },
+                ledger_datasets=store.run_datasets(run.run_key),
+                staged=datasets_from(self.datasets),
+                bundle_hashes=bundle.get("graph_sha256", {}),
+                outcome=outcome,
+                job=event["jobs"][0] if event.get("jobs") else {},
+                facility=self._facility().model_dump(mode="json"),
+                parameters=self.parameters,
+                outputs=inventory,
+                airflow_version=version("apache-airflow"),
+                previous=previous,
+            )
+
+        envelope = ProvenanceLedger(store.engine).append(run.survey, run.run_key, make, key)
+        sftp = SlurmHook(ssh_conn_id=self.ssh_conn_id).get_sftp()
+        try:
+            with sftp.open(posixpath.join(run_dir, "provenance.json"), "w") as f:
+                f.write(json.dumps(envelope, indent=1, sort_keys=True))
+        finally:
+            sftp.close()
+        self.log.info("Provenance record %s signed by key %s", envelope["record_sha256"][:12], envelope["key_id"])
+        return envelope
 
     def _push_session_url(self, context: Context, outcome: dict[str, Any]) -> None:
         template, session = self._facility().session_url, outcome.get("session_id")

@@ -11,8 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from beampipe_provider.cli import main as beampipe
 from beampipe_provider.ledger.states import RunState
+from beampipe_provider.provenance.signing import public_pem
 from tests.e2e.test_slurm_operator import staged_run
 from tests.slurm_cluster import LocalSlurm
 
@@ -54,9 +58,14 @@ def run_dir(slurm: LocalSlurm, run_key: str) -> Path:
 
 def test_a_graph_runs_in_the_job_and_its_products_are_inventoried(airflow_env, slurm, tmp_path, inputs) -> None:
     store, run_key, env = staged_run(tmp_path)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    env |= {"AIRFLOW_CONN_SIGNING_KEY": json.dumps({"conn_type": "generic", "password": pem.decode()})}
+    (tmp_path / "signer.pub").write_bytes(public_pem(key))
     note = """it's "quoted" $(id) `id` ; with spaces"""
     datasets = [{"dataset_id": p.name, "path": str(p)} for p in inputs]
-    run_graph(airflow_env, slurm, env, {"run_key": run_key, "datasets": datasets, "note": note})
+    conf = {"run_key": run_key, "datasets": datasets, "note": note, "provenance_key": "signing_key"}
+    run_graph(airflow_env, slurm, env, conf)
 
     assert store.get_run(run_key).state is RunState.SUCCEEDED
     where = run_dir(slurm, run_key)
@@ -70,6 +79,18 @@ def test_a_graph_runs_in_the_job_and_its_products_are_inventoried(airflow_env, s
     outcome = json.loads((where / "outcome.json").read_text())
     assert outcome["state"] == "FINISHED"
     assert set(outcome["timings"]) >= {"managers_s", "deploy_s", "run_s"}
+
+    # a signed provenance record, in the ledger and beside the outputs, that verifies
+    record_file = where / "provenance.json"
+    envelope = json.loads(record_file.read_text())
+    assert envelope["record"]["execution"]["state"] == "COMPLETED"
+    assert envelope["record"]["workflow"]["engine_version"] == "6.6.0"
+    assert envelope["record"]["outputs"] == [{k: product[k] for k in ("path", "size", "sha256")}]
+    assert pem.decode() not in record_file.read_text()
+    ledger = json.loads(env["AIRFLOW_CONN_BEAMPIPE_LEDGER_DEFAULT"])["schema"]
+    verify_args = ["--public-key", str(tmp_path / "signer.pub")]
+    assert beampipe(["--db", f"sqlite:///{ledger}", "provenance", "verify", run_key, *verify_args]) == 0
+    assert beampipe(["provenance", "verify", str(record_file), *verify_args]) == 0
 
     again = run_graph(airflow_env, slurm, env, {"run_key": run_key, "datasets": datasets, "note": note})
     log = again.stdout + again.stderr

@@ -62,6 +62,9 @@ class SlurmScheduler:
     def expand_path(self, path: str) -> str:
         return self._drive(steps.expand_path(path))
 
+    def checksums(self, paths: Sequence[str]) -> dict[str, str]:
+        return self._drive(steps.checksums(paths))
+
     def close(self) -> None:
         self.transport.close()
 

@@ -173,6 +173,19 @@ def read_text(path: str) -> Generator[Command, CommandResult, str]:
     return _ok(command, (yield command)).stdout
 
 
+def checksums(paths: Sequence[str]) -> Generator[Command, CommandResult, dict[str, str]]:
+    """sha256 of files on the login node's filesystem, computed there (sha256sum), by path."""
+    if not paths:
+        return {}
+    command = Command(["sha256sum", "--", *paths])
+    result = yield command
+    found = {}
+    for line in result.stdout.splitlines():
+        digest, _, path = line.partition("  ")
+        found[path] = digest
+    return found
+
+
 def expand_path(path: str) -> Generator[Command, CommandResult, str]:
     """A path with shell variables ($HOME, $USER) as the login node's shell expands them. The path comes from a
     facility profile, which refuses quotes, backslashes and command substitution."""

@@ -26,6 +26,7 @@ def beampipe_daliuge_run() -> None:
             "summary.dropclass": "{{ dag_run.conf.get('summary_class', 'dlg.data.drops.file.FileDROP') }}",
             "note": "{{ dag_run.conf.get('note', '') }}",
         },
+        provenance_key_conn_id="{{ dag_run.conf.get('provenance_key') or '' }}",
         poll_interval=1.0,
     )
 

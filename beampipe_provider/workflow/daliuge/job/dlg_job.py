@@ -49,6 +49,15 @@ def canonical_sha256(data: object) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def engine_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("daliuge-engine")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def ports_free(ports: list[int]) -> str | None:
     for port in ports:
         with socket.socket() as s:
@@ -177,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
     node = f"localhost:{nm}:{events}:{rpc}"
     session_id = f"bp-{os.environ.get('SLURM_JOB_ID', 'local')}-{int(time.time())}"
     outcome["session_id"] = session_id
+    outcome["engine"] = {"name": "daliuge", "version": engine_version()}
     t0 = time.time()
     procs: list[subprocess.Popen[bytes]] = []
 
