@@ -19,6 +19,7 @@ from beampipe_provider.ledger.record_files import RecordFileError, load_dataset_
 from beampipe_provider.ledger.states import RunState
 from beampipe_provider.ledger.store import LedgerStore, Run
 from beampipe_provider.provenance.chain import ProvenanceLedger
+from beampipe_provider.provenance.export import to_openlineage, to_prov_json
 from beampipe_provider.provenance.signing import load_public_key
 from beampipe_provider.provenance.verify import verify
 
@@ -178,6 +179,16 @@ def cmd_provenance_show(args: argparse.Namespace) -> None:
     print(json.dumps(envelope, indent=2, sort_keys=True))
 
 
+def cmd_provenance_export(args: argparse.Namespace) -> None:
+    store = _store(args)
+    run_key = store.resolve_run_key(args.run_key)
+    envelope = ProvenanceLedger(store.engine).get(run_key)
+    if envelope is None:
+        raise LedgerError(f"run {run_key} has no provenance record yet")
+    view = to_prov_json(envelope) if args.format == "prov-json" else to_openlineage(envelope)
+    print(json.dumps(view, indent=2, sort_keys=True))
+
+
 def cmd_provenance_verify(args: argparse.Namespace) -> int:
     """Signature, chain (the survey's records up to this one) and the output files present: one line per problem."""
     key = load_public_key(args.public_key.read_bytes())
@@ -280,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     pverify.add_argument("--public-key", type=Path, required=True, help="the signer's Ed25519 public key (PEM)")
     pverify.add_argument("--outputs-root", type=Path, help="look for the output files in this directory instead")
     pverify.set_defaults(func=cmd_provenance_verify)
+    pexport = prov.add_parser("export", help="a run's record as W3C PROV-JSON or an OpenLineage run event")
+    pexport.add_argument("run_key", help="the run key or a unique prefix of it (8+ characters)")
+    pexport.add_argument("--format", choices=["prov-json", "openlineage"], default="prov-json")
+    pexport.set_defaults(func=cmd_provenance_export)
     return parser
 
 

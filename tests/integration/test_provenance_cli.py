@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import uuid
 from pathlib import Path
 
+import jsonschema
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -82,3 +85,23 @@ def test_a_record_file_with_a_changed_output_or_a_wrong_key(tmp_path: Path, caps
     other.write_bytes(public_pem(Ed25519PrivateKey.generate()))
     assert beampipe(["provenance", "verify", str(record_file), "--public-key", str(other)]) == 1
     assert "signature: made with key" in capsys.readouterr().out
+
+
+def test_exports_are_prov_json_and_openlineage(tmp_path: Path, capsys) -> None:
+    url, runs, envelopes, _, _ = setup(tmp_path)
+    assert beampipe(["--db", url, "provenance", "export", runs[0], "--format", "prov-json"]) == 0
+    prov = json.loads(capsys.readouterr().out)
+    schema = json.loads((Path(__file__).parents[1] / "data" / "prov-json.schema.json").read_text())
+    jsonschema.validate(prov, schema)
+    used = {q.split(":", 1)[0] for part in ("entity", "activity", "agent") for q in prov[part]}
+    assert used <= set(prov["prefix"])  # every identifier's prefix is declared
+    (activity,) = prov["activity"].values()
+    assert activity["bp:record_sha256"] == envelopes[0]["record_sha256"]
+    assert len(prov["wasGeneratedBy"]) == 1
+
+    assert beampipe(["--db", url, "provenance", "export", runs[0], "--format", "openlineage"]) == 0
+    event = json.loads(capsys.readouterr().out)
+    assert event["eventType"] == "COMPLETE"
+    assert uuid.UUID(event["run"]["runId"]).version == 5
+    assert re.fullmatch(r"beampipe\.WALLABY", event["job"]["namespace"])
+    assert [o["name"] for o in event["outputs"]] == [str(tmp_path / "outputs" / "summary.txt")]
