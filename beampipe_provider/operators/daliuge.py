@@ -125,6 +125,12 @@ class SlurmDaliugeOperator(SlurmJobOperator):
         outcome = self._read_json("outcome.json")
         self._push_session_url(context, outcome)
         inventory = self._read_json("inventory.json") or []
+        staged = datasets_from(self.datasets)
+        self._lineage["inputs"] = [
+            (str(d.get("archive", "casda")), str(d.get("dataset_id") or d["path"])) for d in staged
+        ]
+        host = self._facility().login_host
+        self._lineage["outputs"] = [(f"file://{host}", str(o["path"])) for o in inventory]
         done = {
             **result,
             "run_dir": self._run_dir,

@@ -94,6 +94,7 @@ class SlurmJobOperator(BaseOperator):
         self.deferrable = deferrable
         self._job: _Job | None = None
         self._actor: str | None = None
+        self._lineage: dict[str, Any] = {}  # filled as the job ends, read by OpenLineage
 
     # -- naming -------------------------------------------------------------------------------------------------
 
@@ -183,12 +184,22 @@ class SlurmJobOperator(BaseOperator):
             "log_path": log_path,
         }
         ok = event["status"] == "success"
+        self._lineage = {"job": result, "inputs": [], "outputs": []}
         self._record_outcome(context, status, ok, event)
         if not ok:
             where = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
             detail = f"\n--- last lines of {log_path} ---\n{tail}" if tail else ""
             raise AirflowException(f"Slurm job {job_id} {event['status']}: {event['message']}{where}{detail}")
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Called by the OpenLineage provider, when installed: the job as a run facet, and what a subclass recorded
+        as inputs and outputs."""
+        from beampipe_provider.operators.lineage import operator_lineage
+
+        return operator_lineage(
+            self._lineage.get("job", {}), self._lineage.get("inputs", []), self._lineage.get("outputs", [])
+        )
 
     def on_kill(self) -> None:
         """The task was killed while polling in the worker: cancel its job (deferred tasks: the trigger's on_kill)."""

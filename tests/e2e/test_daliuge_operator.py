@@ -65,7 +65,9 @@ def test_a_graph_runs_in_the_job_and_its_products_are_inventoried(airflow_env, s
     note = """it's "quoted" $(id) `id` ; with spaces"""
     datasets = [{"dataset_id": p.name, "path": str(p)} for p in inputs]
     conf = {"run_key": run_key, "datasets": datasets, "note": note, "provenance_key": "signing_key"}
-    run_graph(airflow_env, slurm, env, conf)
+    lineage = tmp_path / "openlineage.jsonl"
+    transport = {"type": "file", "log_file_path": str(lineage), "append": True}
+    run_graph(airflow_env, slurm, env | {"AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport)}, conf)
 
     assert store.get_run(run_key).state is RunState.SUCCEEDED
     where = run_dir(slurm, run_key)
@@ -79,6 +81,13 @@ def test_a_graph_runs_in_the_job_and_its_products_are_inventoried(airflow_env, s
     outcome = json.loads((where / "outcome.json").read_text())
     assert outcome["state"] == "FINISHED"
     assert set(outcome["timings"]) >= {"managers_s", "deploy_s", "run_s"}
+
+    # lineage, as a user of the OpenLineage provider sees it: CASDA inputs, products, the Slurm job
+    events = [json.loads(line) for line in lineage.read_text().splitlines()]
+    (complete,) = [e for e in events if e["eventType"] == "COMPLETE" and e["job"]["name"].endswith(".graph")]
+    assert [i["name"] for i in complete["inputs"]] == [p.name for p in inputs]
+    assert [o["name"] for o in complete["outputs"]] == [str(where / "outputs" / "summary.txt")]
+    assert complete["run"]["facets"]["beampipe_slurm"]["job_id"] == store.get_run(run_key).scheduler_job_id
 
     # a signed provenance record, in the ledger and beside the outputs, that verifies
     record_file = where / "provenance.json"
