@@ -11,6 +11,7 @@ import json
 import posixpath
 from collections.abc import Sequence
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseHook, BaseOperatorLink, Context
@@ -155,15 +156,28 @@ class SlurmDaliugeOperator(SlurmJobOperator):
         scheduler = SlurmHook(ssh_conn_id=self.ssh_conn_id).get_scheduler()
         try:
             measured = scheduler.checksums([str(o["path"]) for o in inventory])
+            image_files = {n: ref for n, ref in self._facility().images.items() if ref.startswith("/")}
+            image_digests = scheduler.checksums(list(image_files.values()))
         finally:
             scheduler.close()
         changed = [o["path"] for o in inventory if measured.get(str(o["path"])) != o["sha256"]]
         if changed:
             raise AirflowException(f"outputs changed after the job wrote its inventory: {', '.join(changed)}")
         secret = BaseHook.get_connection(self.provenance_key_conn_id or "")
-        key = load_private_key(
-            (secret.password or "").encode(), (secret.extra_dejson.get("passphrase") or "").encode() or None
-        )
+        extra = secret.extra_dejson
+        if not secret.password and not extra.get("key_file"):
+            raise AirflowException(
+                f"connection {self.provenance_key_conn_id!r} holds no signing key: put the Ed25519 private key PEM "
+                "in its password, or its path in the extra `key_file`"
+            )
+        pem = secret.password.encode() if secret.password else Path(str(extra["key_file"])).read_bytes()
+        key = load_private_key(pem, (extra.get("passphrase") or "").encode() or None)
+        # images: a file on the facility is pinned by its sha256; a registry reference is kept as written (it
+        # should carry its own @sha256 digest)
+        images = {
+            name: {"ref": ref, "sha256": image_digests.get(ref)} if name in image_files else {"ref": ref}
+            for name, ref in self._facility().images.items()
+        }
         store = self._ledger()
         run = store.get_run(self.run_key or "")
         bundle = self._read_json("bundle.json")
@@ -182,7 +196,7 @@ class SlurmDaliugeOperator(SlurmJobOperator):
                 bundle_hashes=bundle.get("graph_sha256", {}),
                 outcome=outcome,
                 job=event["jobs"][0] if event.get("jobs") else {},
-                facility=self._facility().model_dump(mode="json"),
+                facility={**self._facility().model_dump(mode="json"), "images": images},
                 parameters=self.parameters,
                 outputs=inventory,
                 airflow_version=version("apache-airflow"),
