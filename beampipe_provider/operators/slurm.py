@@ -33,7 +33,8 @@ from beampipe_provider.triggers.slurm import SlurmJobTrigger
 
 STATE_KEY = "slurm_job"  # task_state_store entry: {"job_id", "cluster", "done": [ids of jobs already handled]}
 DEFAULT_OUTPUT = "beampipe-%j.out"
-RECONCILE_WAITS_S = (5, 10, 20, 40, 60)  # lets a straggling sbatch land before deciding it never ran
+RECONCILE_WAITS_S = (5, 10, 20, 40, 60)
+ALREADY_SUCCEEDED = "already succeeded (ledger)"  # lets a straggling sbatch land before deciding it never ran
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,11 @@ class SlurmJobOperator(BaseOperator):
             context["ti"].xcom_push(key=XCOM_JOB_ID, value=job.job_id)
             context["ti"].xcom_push(key=XCOM_CLUSTER, value=job.cluster or "")
             self.log.info("Slurm job %s %s (name %s)", job.job_id, job.how, options.job_name)
+            if job.how == ALREADY_SUCCEEDED:  # the ledger is the record; sacct may have forgotten an old job
+                message = "the ledger records this run as SUCCEEDED"
+                return self.execute_complete(
+                    context, {"status": "success", "job_ids": [job.job_id], "jobs": [], "message": message}
+                )
             now = scheduler.status([job.job_id])[job.job_id]
         finally:
             scheduler.close()
@@ -222,7 +228,9 @@ class SlurmJobOperator(BaseOperator):
             return self._record(context, _Job(saved.job_id, saved.cluster, "adopted (task state)"), done)
         run = self._ledger().get_run(self.run_key) if self.run_key else None
         if run is not None:
-            if run.scheduler_job_id and run.state in (RunState.SUBMITTED, RunState.RUNNING, RunState.SUCCEEDED):
+            if run.scheduler_job_id and run.state is RunState.SUCCEEDED:
+                return _Job(run.scheduler_job_id, run.facility, ALREADY_SUCCEEDED)
+            if run.scheduler_job_id and run.state in (RunState.SUBMITTED, RunState.RUNNING):
                 return self._record(context, _Job(run.scheduler_job_id, run.facility, "adopted (ledger)"), done)
             if run.state is RunState.UNCERTAIN:
                 return self._reconcile(context, scheduler, options, script, done)

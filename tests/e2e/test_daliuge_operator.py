@@ -104,7 +104,8 @@ def test_a_graph_runs_in_the_job_and_its_products_are_inventoried(airflow_env, s
     again = run_graph(airflow_env, slurm, env, {"run_key": run_key, "datasets": datasets, "note": note})
     log = again.stdout + again.stderr
     assert "Run files reused" in log
-    assert "adopted (ledger)" in log
+    assert "already succeeded (ledger)" in log  # nothing asked of Slurm
+    assert "summary.txt" in json.dumps(json.loads((where / "inventory.json").read_text()))
     assert len(slurm.sacct_by_name(f"bp-{run_key}")) == 1  # the same run key twice: one job
 
 
