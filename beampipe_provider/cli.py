@@ -170,21 +170,20 @@ def cmd_runs_show(args: argparse.Namespace) -> None:
     )
 
 
-def cmd_provenance_show(args: argparse.Namespace) -> None:
-    store = _store(args)
-    run_key = store.resolve_run_key(args.run_key)
+def _envelope(store: LedgerStore, run_key_prefix: str) -> dict[str, Any]:
+    run_key = store.resolve_run_key(run_key_prefix)
     envelope = ProvenanceLedger(store.engine).get(run_key)
     if envelope is None:
         raise LedgerError(f"run {run_key} has no provenance record yet")
-    print(json.dumps(envelope, indent=2, sort_keys=True))
+    return envelope
+
+
+def cmd_provenance_show(args: argparse.Namespace) -> None:
+    print(json.dumps(_envelope(_store(args), args.run_key), indent=2, sort_keys=True))
 
 
 def cmd_provenance_export(args: argparse.Namespace) -> None:
-    store = _store(args)
-    run_key = store.resolve_run_key(args.run_key)
-    envelope = ProvenanceLedger(store.engine).get(run_key)
-    if envelope is None:
-        raise LedgerError(f"run {run_key} has no provenance record yet")
+    envelope = _envelope(_store(args), args.run_key)
     view = to_prov_json(envelope) if args.format == "prov-json" else to_openlineage(envelope)
     print(json.dumps(view, indent=2, sort_keys=True))
 
@@ -198,13 +197,9 @@ def cmd_provenance_verify(args: argparse.Namespace) -> int:
         envelope = json.loads(target.read_text())
     else:
         store = _store(args)
-        run_key = store.resolve_run_key(args.target)
-        ledger = ProvenanceLedger(store.engine)
-        found = ledger.get(run_key)
-        if found is None:
-            raise LedgerError(f"run {run_key} has no provenance record")
-        envelope = found
-        chain = ledger.chain(envelope["record"]["run"]["survey"], until_run_key=run_key)
+        envelope = _envelope(store, args.target)
+        run = envelope["record"]["run"]
+        chain = ProvenanceLedger(store.engine).chain(run["survey"], until_run_key=run["run_key"])
     problems = verify(envelope, key, chain=chain, outputs_root=args.outputs_root)
     for problem in problems:
         print(problem)
