@@ -142,7 +142,9 @@ class SlurmJobOperator(BaseOperator):
             now = scheduler.status([job.job_id])[job.job_id]
         finally:
             scheduler.close()
-        if now.phase.terminal:  # finished already (adopted after a crash, or very short): no need to wait
+        # Finished already (adopted after a crash, or very short) and accounted: no need to wait. Without an exit code
+        # yet (sacct lags squeue) the trigger waits for it.
+        if now.phase.terminal and now.exit_code is not None:
             return self.execute_complete(context, _event("success" if now.phase is Phase.SUCCEEDED else "failed", now))
         trigger = SlurmJobTrigger(
             job_ids=[job.job_id],

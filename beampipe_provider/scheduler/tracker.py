@@ -45,10 +45,12 @@ class TrackerStats:
 class _Watch:
     future: asyncio.Future[JobStatus]
     unknown_since: float | None = None
-    ended_without_code: int = 0  # cycles seen ended in squeue while accounting had no exit code yet
+    ended_without_code: float | None = None  # when squeue first showed it ended while sacct had no exit code
 
 
-ACCOUNTING_WAIT_CYCLES = 3  # how long an ended job waits for sacct's exit code before it is reported without one
+# How long an ended job waits for sacct's exit code before it is reported without one: slurmdbd lags by seconds,
+# more on a busy site, and an exit code is what the user reads first.
+ACCOUNTING_WAIT_S = 30.0
 
 
 @dataclass
@@ -125,9 +127,10 @@ class JobTracker:
         if watch.future.done():
             return
         if status is not None and status.phase.terminal:
-            if status.exit_code is None and watch.ended_without_code < ACCOUNTING_WAIT_CYCLES:
-                watch.ended_without_code += 1
-                return
+            if status.exit_code is None:
+                watch.ended_without_code = watch.ended_without_code or now
+                if now - watch.ended_without_code < ACCOUNTING_WAIT_S:
+                    return
             watch.future.set_result(status)
         elif status is None or status.phase is Phase.UNKNOWN:
             watch.unknown_since = watch.unknown_since or now
