@@ -10,10 +10,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from beampipe_provider.scheduler.slurm.options import SbatchOptions
+from beampipe_provider.yaml_models import parse_yaml_model
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _SHELL_LINE = re.compile(r"^[^\x00-\x08\x0a-\x1f\x7f]*$")  # one line, no control characters
@@ -101,17 +101,4 @@ def load_facility(name_or_path: str | Path) -> Facility:
 
 
 def parse_facility(text: str, *, source: str) -> Facility:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise FacilityError(f"{source}: not YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise FacilityError(f"{source}: a facility is a mapping of fields")
-    try:
-        return Facility.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'facility'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-        raise FacilityError(f"{source}: {problems}") from None
+    return parse_yaml_model(text, Facility, source=source, error=FacilityError)
