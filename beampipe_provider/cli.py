@@ -22,12 +22,13 @@ from beampipe_provider.provenance.chain import ProvenanceLedger
 from beampipe_provider.provenance.export import to_openlineage, to_prov_json
 from beampipe_provider.provenance.signing import load_public_key
 from beampipe_provider.provenance.verify import verify
+from beampipe_provider.text_table import text_table
 
 URL_ENV = "BEAMPIPE_LEDGER_URL"
 
 
 def bundled(name: str) -> Path:
-    """Example data shipped with the package (the WALLABY source list, the demo datasets)."""
+    """Example data shipped with the package (the WALLABY demo datasets)."""
     return Path(str(resources.files("beampipe_provider") / "data" / name))
 
 
@@ -48,10 +49,7 @@ def _store(args: argparse.Namespace) -> LedgerStore:
 
 
 def _print_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
-    cells = [[str(c) for c in header], *[["-" if c is None else str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    for row in cells:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print(text_table(rows, header))
 
 
 def _when(value: datetime | None) -> str | None:
