@@ -29,7 +29,9 @@ class CasdaDepositSensor(BaseSensorOperator):
 
     `since`/`until` default to the run's data interval, so `airflow backfill create` over past dates finds the same
     deposits again, and the ledger keeps them single. Returns (XCom) up to `batch_size` dataset records, each with
-    its ledger status (new, changed, unchanged), ready for `.expand()`. While CASDA is unreachable the sensor keeps
+    its ledger status (new, changed, unchanged), ready for `.expand()`. It waits until the deposits come from
+    `min_sources` sources; with `max_wait`, it stops waiting that long after `until` and returns what it found,
+    possibly nothing (an interval without deposits is not a failure). While CASDA is unreachable the sensor keeps
     waiting (`fail_when_unavailable=True` fails instead).
     """
 
@@ -50,6 +52,8 @@ class CasdaDepositSensor(BaseSensorOperator):
         until: str | None = None,
         lookback: timedelta = timedelta(days=1),
         batch_size: int = 100,
+        min_sources: int = 1,
+        max_wait: timedelta | None = None,
         casda_conn_id: str = CasdaHook.default_conn_name,
         beampipe_ledger_conn_id: str = LedgerHook.default_conn_name,
         fail_when_unavailable: bool = False,
@@ -69,6 +73,8 @@ class CasdaDepositSensor(BaseSensorOperator):
         self.until = until
         self.lookback = lookback
         self.batch_size = batch_size
+        self.min_sources = min_sources
+        self.max_wait = max_wait
         self.casda_conn_id = casda_conn_id
         self.beampipe_ledger_conn_id = beampipe_ledger_conn_id
         self.fail_when_unavailable = fail_when_unavailable
@@ -130,9 +136,12 @@ class CasdaDepositSensor(BaseSensorOperator):
             return PokeReturnValue(is_done=False)
         finally:
             client.close()
-        if not found.datasets:
+        if not found.ready(min_sources=self.min_sources, now=datetime.now(UTC), ready_at=self._ready_at(until)):
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=self._record(found.datasets))
+
+    def _ready_at(self, until: datetime) -> datetime | None:
+        return until + self.max_wait if self.max_wait is not None else None
 
     # -- deferrable mode ------------------------------------------------------------------------------------
 
@@ -153,6 +162,8 @@ class CasdaDepositSensor(BaseSensorOperator):
                 casda_conn_id=self.casda_conn_id,
                 poll_interval=float(self.poke_interval),
                 deadline=deadline.isoformat(),
+                min_sources=self.min_sources,
+                ready_at=ready_at.isoformat() if (ready_at := self._ready_at(until)) else None,
             ),
             method_name="execute_complete",
         )

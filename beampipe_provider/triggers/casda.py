@@ -20,7 +20,8 @@ def _when(value: str | None) -> datetime | None:
 
 
 class CasdaDepositTrigger(BaseTrigger):
-    """Fires once with every dataset found in [since, until). JSON kwargs only; the hook is built inside run().
+    """Fires once with every dataset found in [since, until), as soon as they come from `min_sources` sources or
+    `ready_at` has passed (then possibly with none). JSON kwargs only; the hook is built inside run().
 
     Events (one schema for every outcome): {"status": "success" | "error" | "timeout", "datasets": [...],
     "watermark": ISO | None, "message": str}.
@@ -35,6 +36,8 @@ class CasdaDepositTrigger(BaseTrigger):
         casda_conn_id: str,
         poll_interval: float,
         deadline: str | None = None,
+        min_sources: int = 1,
+        ready_at: str | None = None,
     ) -> None:
         super().__init__()
         self.rules = rules
@@ -43,6 +46,8 @@ class CasdaDepositTrigger(BaseTrigger):
         self.casda_conn_id = casda_conn_id
         self.poll_interval = poll_interval
         self.deadline = deadline
+        self.min_sources = min_sources
+        self.ready_at = ready_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -54,6 +59,8 @@ class CasdaDepositTrigger(BaseTrigger):
                 "casda_conn_id": self.casda_conn_id,
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
+                "min_sources": self.min_sources,
+                "ready_at": self.ready_at,
             },
         )
 
@@ -62,6 +69,7 @@ class CasdaDepositTrigger(BaseTrigger):
 
         rules = SurveyRules.model_validate(self.rules)
         deadline = _when(self.deadline)
+        ready_at = _when(self.ready_at)
         client = await CasdaHook(casda_conn_id=self.casda_conn_id).aget_tap_client()
         try:
             while True:
@@ -73,7 +81,7 @@ class CasdaDepositTrigger(BaseTrigger):
                 except ArchiveUnavailable as exc:
                     self.log.warning("CASDA unavailable, polling again in %.0f s: %s", self.poll_interval, exc)
                 else:
-                    if found.datasets:
+                    if found.ready(min_sources=self.min_sources, now=datetime.now(UTC), ready_at=ready_at):
                         yield TriggerEvent(
                             {
                                 "status": "success",

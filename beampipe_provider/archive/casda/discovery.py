@@ -81,6 +81,14 @@ class Discovery:
     watermark: datetime | None = None
     queries: int = 0
 
+    def ready(self, *, min_sources: int, now: datetime, ready_at: datetime | None) -> bool:
+        """Enough to start a batch: deposits of `min_sources` sources, or any (even none) once `ready_at` passed.
+        Batching a few sources per run of the DAG keeps Slurm's queue and the facility's overheads down."""
+        if ready_at is not None and now >= ready_at:
+            return True
+        sources = {d.source_id for d in self.datasets if d.source_id}
+        return bool(self.datasets) and len(sources) >= min_sources
+
 
 def parse_timestamp(value: str | datetime | None) -> datetime | None:
     """CASDA timestamps carry no zone and are UTC."""
