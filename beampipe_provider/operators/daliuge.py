@@ -11,18 +11,17 @@ import json
 import posixpath
 from collections.abc import Sequence
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseHook, BaseOperatorLink, Context
+from airflow.sdk import BaseOperatorLink, Context
 from airflow.sdk.exceptions import AirflowException
 
+from beampipe_provider.hooks.signing import get_signing_key
 from beampipe_provider.hooks.slurm import SlurmHook
 from beampipe_provider.links.slurm import XCOM_DLG_SESSION_URL, DaliugeSessionLink, SlurmJobLink
 from beampipe_provider.operators.slurm import SlurmJobOperator
 from beampipe_provider.provenance.chain import ProvenanceLedger
 from beampipe_provider.provenance.run_record import run_record
-from beampipe_provider.provenance.signing import load_private_key
 from beampipe_provider.scheduler.base import SchedulerError
 from beampipe_provider.scheduler.slurm import SbatchOptions, sbatch_options
 from beampipe_provider.workflow.daliuge.bundle import WorkflowError, datasets_from, make_bundle, render_script, upload
@@ -163,15 +162,7 @@ class SlurmDaliugeOperator(SlurmJobOperator):
         changed = [o["path"] for o in inventory if measured.get(str(o["path"])) != o["sha256"]]
         if changed:
             raise AirflowException(f"outputs changed after the job wrote its inventory: {', '.join(changed)}")
-        secret = BaseHook.get_connection(self.provenance_key_conn_id or "")
-        extra = secret.extra_dejson
-        if not secret.password and not extra.get("key_file"):
-            raise AirflowException(
-                f"connection {self.provenance_key_conn_id!r} holds no signing key: put the Ed25519 private key PEM "
-                "in its password, or its path in the extra `key_file`"
-            )
-        pem = secret.password.encode() if secret.password else Path(str(extra["key_file"])).read_bytes()
-        key = load_private_key(pem, (extra.get("passphrase") or "").encode() or None)
+        key = get_signing_key(self.provenance_key_conn_id or "")
         # images: a file on the facility is pinned by its sha256; a registry reference is kept as written (it
         # should carry its own @sha256 digest)
         images = {
