@@ -45,8 +45,8 @@ def test_wallaby_format_is_read_as_is():
     assert all(r.enabled for r in records)
 
 
-def test_bundled_wallaby_list_has_every_pilot2_target_once():
-    records = load_source_list(bundled("wallaby_hires_sources.csv"))
+def test_the_wallaby_survey_source_list_has_every_pilot2_target_once():
+    records = load_source_list(Path(__file__).parents[2] / "dags" / "surveys" / "wallaby_hires_sources.csv")
     ids = [r.source_id for r in records]
     assert len(ids) == 72 == len({i.casefold() for i in ids})
     assert {"NGC5260", "LEDA803356", "HIPASSJ1300-15a", "HIPASSJ1009-43b"} <= set(ids)

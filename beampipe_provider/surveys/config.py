@@ -1,0 +1,221 @@
+"""A survey described in YAML (dags/surveys/*.yaml): what to find in the archive, which sources, which workflow on
+which facility, how often, and how much at once. Validated by pydantic; no Airflow here (the DAG factory reads it).
+
+A bad file fails with its path, the field and the reason, e.g.
+`dags/surveys/wallaby_hires.yaml: archive.project_codes: List should have at least 1 item after validation`."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from beampipe_provider.archive.casda.discovery import SurveyRules
+from beampipe_provider.ledger.records import Survey
+from beampipe_provider.workflow.facility import FacilityError, load_facility
+from beampipe_provider.yaml_models import parse_yaml_model
+
+_DAG_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$")
+_CONN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$")
+
+
+class SurveyConfigError(ValueError):
+    """A survey file that cannot be used; names the file, the field and the reason."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _conn_id(value: str) -> str:
+    if not _CONN_ID.fullmatch(value):
+        raise ValueError(f"not a connection id: {value!r}")
+    return value
+
+
+class Archive(_Strict):
+    """Which deposits count: CASDA filters (see SurveyRules), checked before any query is built."""
+
+    conn_id: str = "casda_default"
+    project_codes: list[str] = Field(min_length=1)
+    collections: list[str] = Field(default_factory=list)
+    dataproduct_types: list[str] = Field(default_factory=list)
+    filename_patterns: list[str] = Field(default_factory=list)
+    event_types: list[str] | None = None
+    source_pattern: str | None = None
+    released_only: bool = False
+
+    @field_validator("conn_id")
+    @classmethod
+    def _conn(cls, value: str) -> str:
+        return _conn_id(value)
+
+
+class Sources(_Strict):
+    """Runs are made only for registered, enabled sources. `file` (CSV or JSON, relative to the survey file) is
+    registered before each planning pass: idempotent, and it never re-enables a source an operator disabled."""
+
+    file: str | None = None
+
+
+class Workflow(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")
+    version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+    graph: str  # a DALiuGE logical graph, relative to the survey file
+    parameters: dict[str, Any] = Field(default_factory=dict)  # "node.field" overrides and app parameters
+
+
+class FacilityUse(_Strict):
+    """Where runs go, and how many at once: a survey never floods a facility."""
+
+    profile: str  # a built-in profile (setonix, local) or a YAML file relative to the survey file
+    ssh_conn_id: str = "slurm_default"
+    max_active_runs: int = Field(4, ge=1, le=10_000)  # Slurm jobs of this survey at once (mapped tasks)
+    pool: str | None = None  # an Airflow pool shared with other surveys on the same facility
+    sbatch: dict[str, Any] = Field(default_factory=dict)  # per-survey sbatch options over the profile's
+    job_timeout: timedelta = timedelta(hours=6)
+    poll_interval: timedelta = timedelta(seconds=30)
+
+    @field_validator("ssh_conn_id")
+    @classmethod
+    def _conn(cls, value: str) -> str:
+        return _conn_id(value)
+
+
+class Schedule(_Strict):
+    """One DAG run per data interval: `airflow backfill create` walks past intervals the same way."""
+
+    every: timedelta = timedelta(hours=1)
+    start_date: datetime
+    poke_interval: timedelta = timedelta(minutes=5)  # how often the sensor asks CASDA within one interval
+    catchup: bool = False
+
+    @field_validator("every", "poke_interval")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator("start_date")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a time zone, e.g. 2024-03-01T00:00:00Z")
+        return value
+
+
+class Batching(_Strict):
+    """How much one DAG run takes on: at most `size` runs; it waits for `min_sources` sources with deposits in the
+    interval, or until `max_wait` after the interval's end, whichever comes first."""
+
+    size: int = Field(50, ge=1, le=10_000)
+    min_sources: int = Field(1, ge=1)
+    max_wait: timedelta = timedelta(hours=6)
+
+
+class Lifetime(_Strict):
+    sensor_timeout: timedelta = timedelta(hours=12)  # the deposit sensor gives up (the run fails) after this
+    escalate_after: timedelta = timedelta(days=2)  # a run not finished after this fails the report task
+
+
+class Retries(_Strict):
+    retries: int = Field(2, ge=0, le=100)
+    retry_delay: timedelta = timedelta(minutes=5)
+
+
+class Staging(_Strict):
+    # Templated (Jinja) so a deployment can point it elsewhere, e.g. "{{ var.value.wallaby_staging }}". It must be
+    # readable by the facility's jobs: on a real site, a filesystem both the worker and the compute nodes mount.
+    directory: str
+    timeout: timedelta = timedelta(hours=6)
+    max_active: int = Field(4, ge=1, le=1000)  # downloads from the archive at once
+
+
+class Provenance(_Strict):
+    key_conn_id: str | None = None  # a connection holding the Ed25519 signing key; None: no signed records
+
+    @field_validator("key_conn_id")
+    @classmethod
+    def _conn(cls, value: str | None) -> str | None:
+        return value if value is None else _conn_id(value)
+
+
+class SurveyConfig(_Strict):
+    dag_id: str
+    survey: Survey
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    ledger_conn_id: str = "beampipe_ledger_default"
+    archive: Archive
+    sources: Sources = Field(default_factory=Sources)
+    workflow: Workflow
+    facility: FacilityUse
+    schedule: Schedule
+    batch: Batching = Field(default_factory=Batching)
+    lifetime: Lifetime = Field(default_factory=Lifetime)
+    retries: Retries = Field(default_factory=Retries)
+    staging: Staging
+    provenance: Provenance = Field(default_factory=Provenance)
+
+    @field_validator("dag_id")
+    @classmethod
+    def _dag_id(cls, value: str) -> str:
+        if not _DAG_ID.fullmatch(value):
+            raise ValueError("letters, digits, '_', '.' and '-' only")
+        return value
+
+    @model_validator(mode="after")
+    def _archive_rules(self) -> SurveyConfig:
+        self.rules()  # the same checks the sensor's queries get, at load time
+        return self
+
+    def rules(self) -> SurveyRules:
+        """The archive filters as the CASDA sensor and triggers take them."""
+        extra: dict[str, Any] = {}
+        if self.archive.event_types is not None:
+            extra["event_types"] = self.archive.event_types
+        if self.archive.source_pattern is not None:
+            extra["source_pattern"] = self.archive.source_pattern
+        return SurveyRules(
+            survey=self.survey,
+            project_codes=self.archive.project_codes,
+            collections=self.archive.collections,
+            dataproduct_types=self.archive.dataproduct_types,
+            filename_patterns=self.archive.filename_patterns,
+            released_only=self.archive.released_only,
+            **extra,
+        )
+
+
+def resolve(base: Path, value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def load_survey(path: str | Path) -> tuple[SurveyConfig, Path]:
+    """The survey of a YAML file and the directory its relative paths are taken from. Reads small local files only
+    (the graph is checked to exist, not parsed), so DAG parsing stays fast."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SurveyConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    config = parse_yaml_model(text, SurveyConfig, source=str(path), error=SurveyConfigError)
+    base = path.resolve().parent
+    problems = []
+    if not resolve(base, config.workflow.graph).is_file():
+        problems.append(f"workflow.graph: no such file: {config.workflow.graph}")
+    if config.sources.file and not resolve(base, config.sources.file).is_file():
+        problems.append(f"sources.file: no such file: {config.sources.file}")
+    profile = config.facility.profile
+    try:
+        load_facility(resolve(base, profile) if profile.endswith((".yaml", ".yml")) else profile)
+    except FacilityError as exc:
+        problems.append(f"facility.profile: {exc}")
+    if problems:
+        raise SurveyConfigError(f"{path}: " + "; ".join(problems))
+    return config, base

@@ -1,0 +1,204 @@
+"""The DAG factory: a survey YAML file -> the survey's DAG. A survey team's DAG file is two lines:
+
+    from beampipe_provider.surveys.dag import survey_dag
+    dag = survey_dag(__file__, "surveys/wallaby_hires.yaml")
+
+find_deposits (CASDA, this data interval) -> plan (ledger: registered, enabled sources) -> stage (mapped: download
+and verify) -> process (mapped SlurmDaliugeOperator, capped per facility) -> report (states, provenance, overdue).
+`survey_event_dag` builds the event-driven variant: an Asset whose AssetWatcher polls CASDA schedules it.
+Parsing reads only the YAML and checks that its files exist: no network, no database.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from airflow.sdk import DAG, Asset, AssetWatcher, TriggerRule, XComArg, get_current_context, task
+from airflow.sdk.exceptions import AirflowException
+
+from beampipe_provider.hooks.ledger import LedgerHook
+from beampipe_provider.operators.casda import CasdaStageOperator
+from beampipe_provider.operators.daliuge import SlurmDaliugeOperator
+from beampipe_provider.sensors.casda import CasdaDepositSensor
+from beampipe_provider.surveys.config import SurveyConfig, load_survey, resolve
+from beampipe_provider.triggers.casda import CasdaDepositEventTrigger
+
+log = logging.getLogger(__name__)
+
+
+def _load(dag_file: str | Path, survey_file: str | Path) -> tuple[SurveyConfig, Path]:
+    return load_survey(resolve(Path(dag_file).resolve().parent, str(survey_file)))
+
+
+def _dag_args(config: SurveyConfig) -> dict[str, Any]:
+    return {
+        "description": config.description or f"{config.survey}: CASDA deposits -> {config.workflow.name} on Slurm",
+        "start_date": config.schedule.start_date,
+        "tags": ["beampipe", config.survey, *config.tags],
+        "default_args": {
+            "retries": config.retries.retries,
+            "retry_delay": config.retries.retry_delay,
+        },
+    }
+
+
+def survey_dag(dag_file: str | Path, survey_file: str | Path) -> DAG:
+    """The survey's periodic DAG: one run per data interval, so `airflow backfill create` re-polls past windows."""
+    config, base = _load(dag_file, survey_file)
+    with DAG(
+        dag_id=config.dag_id,
+        schedule=config.schedule.every,
+        catchup=config.schedule.catchup,
+        max_active_runs=1,  # intervals in order; the ledger would keep overlapping ones single anyway
+        doc_md=__doc__,
+        **_dag_args(config),
+    ) as dag:
+        found = CasdaDepositSensor(
+            task_id="find_deposits",
+            **config.rules().model_dump(exclude={"event_types"} if config.archive.event_types is None else set()),
+            batch_size=100_000,  # every dataset of the interval is recorded and planned; `batch.size` caps the runs
+            lookback=config.schedule.every,  # a manual run at T (empty interval) looks at [T - every, T)
+            min_sources=config.batch.min_sources,
+            max_wait=config.batch.max_wait,
+            timeout=config.lifetime.sensor_timeout.total_seconds(),
+            poke_interval=config.schedule.poke_interval.total_seconds(),
+            mode="reschedule",  # between pokes the worker slot is free (deferrable mode frees it too)
+            casda_conn_id=config.archive.conn_id,
+            beampipe_ledger_conn_id=config.ledger_conn_id,
+        )
+        _process(config, base, found.output)
+    return dag
+
+
+def survey_event_dag(dag_file: str | Path, survey_file: str | Path) -> DAG:
+    """`<dag_id>_events`: scheduled by an Asset whose AssetWatcher yields one event per CASDA deposit; each event's
+    datasets are recorded and go through the same plan -> stage -> process -> report. (Asset-scheduled DAGs cannot
+    be backfilled: re-processing old windows is the periodic DAG's job.)"""
+    config, base = _load(dag_file, survey_file)
+    deposits = Asset(
+        name=f"casda_{config.survey.lower()}_deposits",
+        uri=f"casda://{'+'.join(config.archive.project_codes)}/{config.survey}",
+        watchers=[
+            AssetWatcher(
+                name=f"{config.dag_id}_casda",
+                trigger=CasdaDepositEventTrigger(
+                    rules=config.rules().model_dump(mode="json"),
+                    casda_conn_id=config.archive.conn_id,
+                    poll_interval=config.schedule.poke_interval.total_seconds(),
+                    start=config.schedule.start_date.isoformat(),
+                ),
+            )
+        ],
+    )
+    with DAG(dag_id=f"{config.dag_id}_events", schedule=[deposits], doc_md=__doc__, **_dag_args(config)) as dag:
+
+        @task(task_id="record_deposits")
+        def record_deposits() -> list[dict[str, Any]]:
+            from beampipe_provider.ledger.records import DatasetRecord
+
+            events = get_current_context()["triggering_asset_events"][deposits]
+            records = [DatasetRecord.model_validate(d) for event in events for d in event.extra.get("datasets", [])]
+            store = LedgerHook(beampipe_ledger_conn_id=config.ledger_conn_id).get_store()
+            store.record_datasets(records)
+            return [r.model_dump(mode="json") for r in records]
+
+        _process(config, base, record_deposits())
+    return dag
+
+
+def _process(config: SurveyConfig, base: Path, datasets: XComArg) -> None:
+    """plan -> stage -> process -> report, from an XCom of dataset records."""
+
+    @task(task_id="plan")
+    def plan(datasets: list[dict[str, Any]]) -> list[str]:
+        from beampipe_provider.surveys.planning import plan_batch
+
+        ti = get_current_context()["ti"]
+        store = LedgerHook(beampipe_ledger_conn_id=config.ledger_conn_id).get_store()
+        batch = plan_batch(
+            store, config, base, [d["dataset_id"] for d in datasets], actor=f"{ti.dag_id}/{ti.run_id}/{ti.task_id}"
+        )
+        _log_plan(batch)
+        return batch.run_keys
+
+    @task(task_id="report", trigger_rule=TriggerRule.ALL_DONE, retries=0)
+    def report(run_keys: list[str]) -> list[Any]:
+        return _report(config, run_keys)
+
+    run_keys = plan(cast("list[dict[str, Any]]", datasets))  # an XCom at parse time, the list at run time
+    staged = CasdaStageOperator.partial(
+        task_id="stage",
+        directory=config.staging.directory,
+        casda_conn_id=config.archive.conn_id,
+        beampipe_ledger_conn_id=config.ledger_conn_id,
+        staging_timeout=config.staging.timeout,
+        max_active_tis_per_dag=config.staging.max_active,
+        **_pool(config),
+    ).expand(run_key=run_keys)
+    processed = SlurmDaliugeOperator.partial(
+        task_id="process",
+        ssh_conn_id=config.facility.ssh_conn_id,
+        graph=str(resolve(base, config.workflow.graph)),
+        facility=_facility(config, base),
+        parameters=config.workflow.parameters,
+        sbatch_options=config.facility.sbatch,
+        job_timeout_s=config.facility.job_timeout.total_seconds(),
+        poll_interval=config.facility.poll_interval.total_seconds(),
+        provenance_key_conn_id=config.provenance.key_conn_id,
+        beampipe_ledger_conn_id=config.ledger_conn_id,
+        max_active_tis_per_dag=config.facility.max_active_runs,  # this survey's share of the facility
+        **_pool(config),
+    ).expand_kwargs(staged.output.map(_process_kwargs))
+    processed >> report(cast("list[str]", run_keys))
+
+
+def _process_kwargs(staged: Any) -> dict[str, Any]:
+    """A staging report -> the process task's run and inputs."""
+    return {"run_key": staged["run_key"], "datasets": staged}
+
+
+def _pool(config: SurveyConfig) -> dict[str, Any]:
+    return {"pool": config.facility.pool} if config.facility.pool else {}
+
+
+def _facility(config: SurveyConfig, base: Path) -> str:
+    profile = config.facility.profile
+    return str(resolve(base, profile)) if profile.endswith((".yaml", ".yml")) else profile
+
+
+def _log_plan(batch: Any) -> None:
+    plan = batch.plan
+    log.info(
+        "Planned: %d new runs, %d already in the ledger; %d sources registered from the source file",
+        len(plan.created),
+        len(plan.existing),
+        batch.registered,
+    )
+    for label, ids in (
+        ("unregistered source", plan.unknown_source),
+        ("disabled source", plan.disabled_source),
+        ("no source in the file name", plan.no_source),
+    ):
+        if ids:
+            log.warning("Not planned (%s): %s", label, ", ".join(ids))
+    log.info("This batch: %d runs to stage and process", len(batch.run_keys))
+
+
+def _report(config: SurveyConfig, run_keys: list[str]) -> list[Any]:
+    from beampipe_provider.hooks.signing import get_signing_key
+    from beampipe_provider.surveys.planning import HEADER, as_json, needs_attention, overdue, summarise
+    from beampipe_provider.text_table import text_table
+
+    store = LedgerHook(beampipe_ledger_conn_id=config.ledger_conn_id).get_store()
+    key = get_signing_key(config.provenance.key_conn_id).public_key() if config.provenance.key_conn_id else None
+    summaries = summarise(store, run_keys, key)
+    table = text_table([s.row() for s in summaries], HEADER)
+    log.info("%s runs of this batch:\n%s\n(%d runs)", config.survey, table, len(summaries))
+    late = overdue(store, config.survey, now=datetime.now(UTC), after=config.lifetime.escalate_after)
+    # This task is the DAG run's only leaf, so its outcome is the run's: it fails when anything needs a person.
+    if problems := needs_attention(summaries, late):
+        raise AirflowException(f"{len(problems)} {config.survey} runs need attention:\n  " + "\n  ".join(problems))
+    return as_json(summaries)
