@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from beampipe_provider.archive.casda.discovery import SurveyRules
 from beampipe_provider.ledger.records import Survey
@@ -52,6 +52,28 @@ class Archive(_Strict):
     @classmethod
     def _conn(cls, value: str) -> str:
         return _conn_id(value)
+
+    @model_validator(mode="after")
+    def _as_rules(self) -> Archive:
+        """The same checks the sensor's queries get, at load time (the survey name is checked on its own)."""
+        try:
+            self.rules("CHECK")
+        except ValidationError as exc:
+            raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        return self
+
+    def rules(self, survey: str) -> SurveyRules:
+        """The archive filters as the CASDA sensor and triggers take them."""
+        optional = {"event_types": self.event_types, "source_pattern": self.source_pattern}
+        return SurveyRules(
+            survey=survey,
+            project_codes=self.project_codes,
+            collections=self.collections,
+            dataproduct_types=self.dataproduct_types,
+            filename_patterns=self.filename_patterns,
+            released_only=self.released_only,
+            **{k: v for k, v in optional.items() if v is not None},
+        )
 
 
 class Sources(_Strict):
@@ -168,27 +190,8 @@ class SurveyConfig(_Strict):
             raise ValueError("letters, digits, '_', '.' and '-' only")
         return value
 
-    @model_validator(mode="after")
-    def _archive_rules(self) -> SurveyConfig:
-        self.rules()  # the same checks the sensor's queries get, at load time
-        return self
-
     def rules(self) -> SurveyRules:
-        """The archive filters as the CASDA sensor and triggers take them."""
-        extra: dict[str, Any] = {}
-        if self.archive.event_types is not None:
-            extra["event_types"] = self.archive.event_types
-        if self.archive.source_pattern is not None:
-            extra["source_pattern"] = self.archive.source_pattern
-        return SurveyRules(
-            survey=self.survey,
-            project_codes=self.archive.project_codes,
-            collections=self.archive.collections,
-            dataproduct_types=self.archive.dataproduct_types,
-            filename_patterns=self.archive.filename_patterns,
-            released_only=self.archive.released_only,
-            **extra,
-        )
+        return self.archive.rules(self.survey)
 
 
 def resolve(base: Path, value: str) -> Path:
