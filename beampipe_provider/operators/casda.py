@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from beampipe_provider.archive.casda.download import stage_and_download
 from beampipe_provider.archive.casda.staging import CasdaStager
@@ -86,4 +86,5 @@ class CasdaStageOperator(BaseOperator):
         if run.state is RunState.STAGED or (run.state is RunState.CLAIMED and run.claimed_by == claimant):
             return run
         owner = f" by {run.claimed_by}" if run.claimed_by else ""
-        raise AirflowException(f"run {run.run_key} is {run.state}{owner}: not this task's to stage")
+        # Another DAG run (a backfill, an overlapping poll) took it between planning and now: it is theirs.
+        raise AirflowSkipException(f"run {run.run_key} is {run.state}{owner}: another task has it")
