@@ -1,6 +1,7 @@
 """Source lists and dataset files: the whole file is checked; every bad line is named; nothing half-imported."""
 
 import json
+from pathlib import Path
 
 import pytest
 
