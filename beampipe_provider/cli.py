@@ -22,6 +22,7 @@ from beampipe_provider.provenance.chain import ProvenanceLedger
 from beampipe_provider.provenance.export import to_openlineage, to_prov_json
 from beampipe_provider.provenance.signing import load_public_key
 from beampipe_provider.provenance.verify import verify
+from beampipe_provider.surveys.planning import SUMMARY_HEADER, summarise
 from beampipe_provider.text_table import text_table
 
 URL_ENV = "BEAMPIPE_LEDGER_URL"
@@ -153,6 +154,20 @@ def cmd_runs_list(args: argparse.Namespace) -> None:
     _print_table(rows, ("RUN", "SURVEY", "SOURCE", "STATE", "ATTEMPT", "JOB", "UPDATED (UTC)"))
 
 
+def cmd_runs_report(args: argparse.Namespace) -> None:
+    """The survey's runs as an operator reads them: source, datasets, state, Slurm job, duration, provenance."""
+    store = _store(args)
+    key = load_public_key(args.public_key.read_bytes()) if args.public_key else None
+    run_keys: list[str] = []
+    after: int | None = None
+    while True:
+        page = store.list_runs(args.survey, after=after, limit=1000)
+        run_keys += [r.run_key for r in page.items]
+        if (after := page.next_after) is None:
+            break
+    _print_table([s.row() for s in summarise(store, run_keys, key)], SUMMARY_HEADER)
+
+
 def _run_json(run: Run) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in run.__dict__.items()}
 
@@ -271,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     rl.add_argument("--limit", type=int, default=100)
     rl.add_argument("--json", action="store_true")
     rl.set_defaults(func=cmd_runs_list)
+    report = rn.add_parser("report", help="a survey's runs with job, duration and provenance status")
+    report.add_argument("--survey", required=True)
+    report.add_argument("--public-key", type=Path, help="verify each record's signature and chain with this key")
+    report.set_defaults(func=cmd_runs_report)
     show = rn.add_parser("show", help="one run with its datasets and event history")
     show.add_argument("run_key", help="the run key or a unique prefix of it (8+ characters)")
     show.set_defaults(func=cmd_runs_show)

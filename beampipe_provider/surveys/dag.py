@@ -189,13 +189,13 @@ def _log_plan(batch: Any) -> None:
 
 def _report(config: SurveyConfig, run_keys: list[str]) -> list[Any]:
     from beampipe_provider.hooks.signing import get_signing_key
-    from beampipe_provider.surveys.planning import HEADER, as_json, needs_attention, overdue, summarise
+    from beampipe_provider.surveys.planning import SUMMARY_HEADER, as_json, needs_attention, overdue, summarise
     from beampipe_provider.text_table import text_table
 
     store = LedgerHook(beampipe_ledger_conn_id=config.ledger_conn_id).get_store()
     key = get_signing_key(config.provenance.key_conn_id).public_key() if config.provenance.key_conn_id else None
     summaries = summarise(store, run_keys, key)
-    table = text_table([s.row() for s in summaries], HEADER)
+    table = text_table([s.row() for s in summaries], SUMMARY_HEADER)
     log.info("%s runs of this batch:\n%s\n(%d runs)", config.survey, table, len(summaries))
     late = overdue(store, config.survey, now=datetime.now(UTC), after=config.lifetime.escalate_after)
     # This task is the DAG run's only leaf, so its outcome is the run's: it fails when anything needs a person.

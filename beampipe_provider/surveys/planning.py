@@ -67,7 +67,7 @@ class RunSummary:
         return (self.source_id, self.datasets, self.state.value, self.job_id, duration, self.provenance)
 
 
-HEADER = ("SOURCE", "DATASETS", "STATE", "JOB", "DURATION", "PROVENANCE")
+SUMMARY_HEADER = ("SOURCE", "DATASETS", "STATE", "JOB", "DURATION", "PROVENANCE")
 
 
 def _duration(run: Run) -> float | None:
