@@ -50,6 +50,7 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "CASDA", "python-modules": ["beampipe_provider.triggers.casda"]},
             {"integration-name": "Slurm", "python-modules": ["beampipe_provider.triggers.slurm"]},
         ],
+        "plugins": [{"name": "beampipe", "plugin-class": "beampipe_provider.plugins.beampipe.BeampipePlugin"}],
         "extra-links": [
             "beampipe_provider.links.slurm.SlurmJobLink",
             "beampipe_provider.links.slurm.DaliugeSessionLink",

@@ -1,0 +1,66 @@
+"""Who may do what: the api-server's own login (JWT bearer or the UI's `_token` cookie) and its auth manager.
+
+Reads need DAG read access, writes DAG edit access, asked of the auth manager for DAGs in general (no dag_id:
+a request cannot pick a DAG it happens to have rights on). Writes that rely on the cookie must also come from a
+page of this site (see `same_origin_write`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
+
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+from airflow.api_fastapi.core_api.security import GetUserDep
+from fastapi import Depends, HTTPException, Request, status
+
+if TYPE_CHECKING:
+    from airflow.api_fastapi.auth.managers.base_auth_manager import ResourceMethod
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def may(user: BaseUser, method: ResourceMethod) -> bool:
+    return bool(get_auth_manager().is_authorized_dag(method=method, user=user))
+
+
+def require_read(user: GetUserDep) -> BaseUser:
+    if not may(user, "GET"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "reading the beampipe ledger needs DAG read access")
+    return user
+
+
+def require_edit(user: GetUserDep) -> BaseUser:
+    if not may(user, "PUT"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "changing the beampipe ledger needs DAG edit access")
+    return user
+
+
+def same_origin_write(request: Request) -> None:
+    """Refuse cross-site writes (CSRF) that would ride on the browser's `_token` cookie.
+
+    A request carrying `Authorization: Bearer` is not at risk: browsers never add that header on their own, and
+    Airflow authenticates by it first. A cookie-authenticated write must come from this origin: browsers send
+    `Sec-Fetch-Site` (fetch metadata; only "same-origin", or "none" for a user's own navigation, pass), older ones
+    at least `Origin`, which must name this host. A write with neither is refused: no page of ours sent it.
+    """
+    if request.method in SAFE_METHODS:
+        return
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        return
+    if (site := request.headers.get("sec-fetch-site")) is not None:
+        if site in ("same-origin", "none"):
+            return
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"cross-site write refused (Sec-Fetch-Site: {site})")
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc == request.headers.get("host"):
+        return
+    raise HTTPException(
+        status.HTTP_403_FORBIDDEN, "write refused: send a bearer token, or post from a page of this site"
+    )
+
+
+Reader = Annotated[BaseUser, Depends(require_read)]
+Editor = Annotated[BaseUser, Depends(require_edit)]
+WRITE = [Depends(require_edit), Depends(same_origin_write)]

@@ -1,0 +1,84 @@
+"""Runs as the API and the pages show them: ledger rows plus dataset count, provenance and the Airflow task."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from urllib.parse import quote
+
+from beampipe_provider.ledger.store import LedgerStore, Run, RunEvent
+from beampipe_provider.plugins.models import EventOut, Provenance, RunDetail, RunOut, TaskLink
+from beampipe_provider.provenance.chain import ProvenanceLedger
+
+# Tasks write "dag_id/run_id/task_id/map_index" (or without the map index) as the actor of their transitions.
+# Airflow's ids never contain "/", so four (three) slash-free parts are a task instance; anything else is not.
+_TASK_ACTOR = re.compile(r"(?P<dag_id>[^/]+)/(?P<run_id>[^/]+)/(?P<task_id>[^/]+)(?:/(?P<map_index>-?\d+))?")
+
+
+def task_link(actor: str, airflow_base: str) -> TaskLink | None:
+    """The task instance page in the Airflow 3 UI (routes `dags/:dagId/runs/:runId/tasks/:taskId[/mapped/:i]`)."""
+    match = _TASK_ACTOR.fullmatch(actor)
+    if match is None:
+        return None
+    dag_id, run_id, task_id = match["dag_id"], match["run_id"], match["task_id"]
+    map_index = int(match["map_index"] or -1)
+    url = f"{airflow_base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id, safe='')}"
+    if map_index >= 0:
+        url += f"/mapped/{map_index}"
+    return TaskLink(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, url=url)
+
+
+def latest_task(events: Sequence[RunEvent], airflow_base: str) -> TaskLink | None:
+    for event in reversed(events):
+        if link := task_link(event.actor, airflow_base):
+            return link
+    return None
+
+
+def duration_s(run: Run) -> float | None:
+    # A short job may finish between two polls and never be seen RUNNING: then it counts from submission.
+    start = run.started_at or run.submitted_at
+    if start is None or run.finished_at is None:
+        return None
+    return (run.finished_at - start).total_seconds()
+
+
+def provenance_of(store: LedgerStore, run_key: str) -> Provenance | None:
+    envelope = ProvenanceLedger(store.engine).get(run_key)
+    if envelope is None:
+        return None
+    return Provenance(
+        record_sha256=envelope["record_sha256"], key_id=envelope["key_id"], algorithm=envelope["algorithm"]
+    )
+
+
+def summary(store: LedgerStore, run: Run, airflow_base: str, events: Sequence[RunEvent] | None = None) -> RunOut:
+    events = store.run_history(run.run_key) if events is None else events
+    return RunOut(
+        **run.__dict__,
+        duration_s=duration_s(run),
+        dataset_count=len(store.run_datasets(run.run_key)),
+        provenance=provenance_of(store, run.run_key),
+        task=latest_task(events, airflow_base),
+    )
+
+
+def detail(store: LedgerStore, run_key: str, airflow_base: str) -> RunDetail:
+    """One run by key or unique prefix (8+ characters); raises UnknownRun, or ValueError for a bad prefix."""
+    run = store.get_run(store.resolve_run_key(run_key))
+    events = store.run_history(run.run_key)
+    return RunDetail(
+        **summary(store, run, airflow_base, events).model_dump(),
+        datasets=store.run_datasets(run.run_key),
+        events=[
+            EventOut(
+                from_state=e.from_state,
+                to_state=e.to_state,
+                at=e.at,
+                actor=e.actor,
+                detail=e.detail,
+                task=task_link(e.actor, airflow_base),
+            )
+            for e in events
+        ],
+    )
