@@ -6,19 +6,15 @@ OPAL credentials are passed in (from the Airflow connection), never read from a 
 
 from __future__ import annotations
 
-import io
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 from xml.etree import ElementTree
 
 import httpx
-from astropy.io import votable
-from astropy.io.votable.exceptions import VOWarning
 
 from beampipe_provider.archive.base import StagedFile
-from beampipe_provider.archive.casda.tap import ArchiveError, ArchiveUnavailable
+from beampipe_provider.archive.casda.tap import ArchiveError, ArchiveUnavailable, read_votable
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
@@ -49,9 +45,7 @@ def _check(response: httpx.Response, what: str) -> httpx.Response:
 
 def parse_datalink(content: bytes) -> tuple[str, str]:
     """(async service URL, authenticated ID token) from a DataLink document."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", VOWarning)
-        document = votable.parse(io.BytesIO(content), verify="ignore")
+    document = read_votable(content)
     token = service = None
     for resource in document.resources:
         if resource.type == "results" and resource.tables:

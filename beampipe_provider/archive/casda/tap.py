@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import numpy as np
-from astropy.io import votable
-from astropy.io.votable.exceptions import VOWarning
 
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -41,8 +38,21 @@ class TapResult:
     overflow: bool  # the archive stopped at MAXREC: there is more
 
 
+def read_votable(content: bytes) -> Any:
+    """astropy's VOTable parser, imported on first use: astropy costs ~0.4 s to import, and DAG files that only
+    name a CASDA sensor or operator must parse fast."""
+    from astropy.io import votable
+    from astropy.io.votable.exceptions import VOWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VOWarning)
+        return votable.parse(io.BytesIO(content), verify="ignore")
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars, masked and empty cells -> JSON-friendly Python values (None for null)."""
+    import numpy as np  # loaded with astropy by now; a dictionary lookup
+
     if value is np.ma.masked or value is None:
         return None
     if isinstance(value, np.generic):
@@ -58,9 +68,7 @@ def parse_tap_response(status: int, content: bytes, query: str) -> TapResult:
     if status >= 400:
         raise ArchiveQueryError(f"TAP refused the query with HTTP {status}: {content[:200]!r}")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", VOWarning)
-            document = votable.parse(io.BytesIO(content), verify="ignore")
+        document = read_votable(content)
     except Exception as exc:  # astropy raises a zoo of XML errors for a truncated or malformed document
         raise ArchiveUnavailable(f"TAP sent a malformed VOTable: {exc}") from exc
     resource = document.resources[0] if document.resources else None
