@@ -7,10 +7,7 @@ with a trailing `QUERY_STATUS=OVERFLOW`: both are read here, so no caller can mi
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import functools
 import io
-import multiprocessing
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -110,14 +107,13 @@ class TapClient:
         self._client.close()
 
 
-@functools.cache
-def _parser_pool() -> concurrent.futures.ProcessPoolExecutor:
-    """VOTable parsing holds the GIL for tens of ms: in a thread it still stalls the triggerer's event loop."""
-    return concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-
-
 class AsyncTapClient:
-    """The same protocol for triggers: network I/O awaited, VOTables parsed in a worker process."""
+    """The same protocol for triggers: network I/O awaited, VOTables parsed in a thread.
+
+    Not in a worker process: a spawned child re-imports the parent's __main__, which in Airflow's triggerer is the
+    `airflow` command, and that dies on the triggerer's masked database URL (every poll then failed with
+    BrokenProcessPool). In a thread the parser still shares the GIL, but the event loop gets it back at every
+    switch interval (5 ms), so a large answer slows other triggers without stopping them."""
 
     def __init__(self, tap_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.tap_url = tap_url.rstrip("/")
@@ -129,10 +125,7 @@ class AsyncTapClient:
             response = await self._client.post(url, data=form)
         except httpx.HTTPError as exc:
             raise ArchiveUnavailable(f"TAP at {self.tap_url} unreachable: {exc!r}") from exc
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            _parser_pool(), parse_tap_response, response.status_code, response.content, adql
-        )
+        return await asyncio.to_thread(parse_tap_response, response.status_code, response.content, adql)
 
     async def aclose(self) -> None:
         await self._client.aclose()
