@@ -516,6 +516,16 @@ class LedgerStore:
             claimed = conn.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id.in_(ids)).order_by(runs.c.id)).all()
         return [_run(row) for row in claimed]
 
+    def runs_held_by(self, claimant: str, *, survey: str | None = None) -> list[Run]:
+        """Runs `claimant` holds (CLAIMED or STAGED), oldest first: what a retried claimant resumes."""
+        query = sa.select(*_RUN_COLUMNS).where(
+            runs.c.claimed_by == claimant, runs.c.state.in_([s.value for s in RECLAIMABLE])
+        )
+        if survey is not None:
+            query = query.where(runs.c.survey == survey)
+        with self.engine.begin() as conn:
+            return [_run(row) for row in conn.execute(query.order_by(runs.c.id))]
+
     def renew_claim(self, run_key: str, claimant: str, *, ttl: timedelta) -> datetime:
         """Extend a live claim (a heartbeat). Fails if the claim was lost, so a slow claimant stops working."""
         now = self._clock()

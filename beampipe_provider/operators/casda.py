@@ -48,7 +48,7 @@ class CasdaStageOperator(BaseOperator):
         ti = context["ti"]
         claimant = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}"
         store = LedgerHook(beampipe_ledger_conn_id=self.beampipe_ledger_conn_id).get_store()
-        run = self._hold(store, claimant)
+        run = self._hold(store, claimant, batch_claimant=f"{ti.dag_id}/{ti.run_id}")
         endpoints = CasdaHook(casda_conn_id=self.casda_conn_id).get_endpoints()
         if not endpoints.username or not endpoints.password:
             raise AirflowException(
@@ -71,19 +71,20 @@ class CasdaStageOperator(BaseOperator):
                 expected=RunState.CLAIMED,
                 to=RunState.STAGED,
                 actor=claimant,
-                claimant=claimant,
+                claimant=run.claimed_by,
                 detail={"files": len(files), "bytes": report["bytes"]},
             )
         self.log.info("Staged %d files, %d bytes, into %s", len(files), report["bytes"], target)
         return report
 
-    def _hold(self, store: LedgerStore, claimant: str) -> Run:
-        """The run, claimed by this task instance: a fresh claim, our own claim after a retry, or already STAGED."""
+    def _hold(self, store: LedgerStore, claimant: str, batch_claimant: str) -> Run:
+        """The run, held by this task instance (a fresh claim, or its own after a retry) or by its DAG run (a survey
+        DAG's plan task claims its batch for the DAG run, so overlapping DAG runs never take the same run)."""
         ttl = self.staging_timeout + timedelta(hours=1)
         if claimed := store.claim_runs(claimant, ttl=ttl, run_keys=[self.run_key]):
             return claimed[0]
         run = store.get_run(self.run_key)
-        if run.state is RunState.STAGED or (run.state is RunState.CLAIMED and run.claimed_by == claimant):
+        if run.state in {RunState.CLAIMED, RunState.STAGED} and run.claimed_by in {claimant, batch_claimant}:
             return run
         owner = f" by {run.claimed_by}" if run.claimed_by else ""
         # Another DAG run (a backfill, an overlapping poll) took it between planning and now: it is theirs.

@@ -16,7 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from airflow.sdk import DAG, Asset, AssetWatcher, TriggerRule, XComArg, get_current_context, task
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetWatcher,
+    DeltaDataIntervalTimetable,
+    TriggerRule,
+    XComArg,
+    get_current_context,
+    task,
+)
 from airflow.sdk.exceptions import AirflowException
 
 from beampipe_provider.hooks.ledger import LedgerHook
@@ -50,7 +59,8 @@ def survey_dag(dag_file: str | Path, survey_file: str | Path) -> DAG:
     config, base = _load(dag_file, survey_file)
     with DAG(
         dag_id=config.dag_id,
-        schedule=config.schedule.every,
+        # Real intervals [T, T + every): a backfill from D1 to D2 re-polls exactly the deposits of those days.
+        schedule=DeltaDataIntervalTimetable(config.schedule.every),
         catchup=config.schedule.catchup,
         max_active_runs=1,  # intervals in order; the ledger would keep overlapping ones single anyway
         doc_md=__doc__,
@@ -100,7 +110,11 @@ def survey_event_dag(dag_file: str | Path, survey_file: str | Path) -> DAG:
             from beampipe_provider.ledger.records import DatasetRecord
 
             events = get_current_context()["triggering_asset_events"][deposits]
-            records = [DatasetRecord.model_validate(d) for event in events for d in event.extra.get("datasets", [])]
+            # A watcher's event carries the trigger's payload under "payload" (Airflow's Trigger.submit_event)
+            payloads = [event.extra.get("payload", {}) for event in events]
+            records = [DatasetRecord.model_validate(d) for p in payloads for d in p.get("datasets", [])]
+            if not records:
+                log.warning("%d asset events without CASDA datasets (not the watcher's?)", len(events))
             store = LedgerHook(beampipe_ledger_conn_id=config.ledger_conn_id).get_store()
             store.record_datasets(records)
             return [r.model_dump(mode="json") for r in records]
@@ -118,9 +132,8 @@ def _process(config: SurveyConfig, base: Path, datasets: XComArg) -> None:
 
         ti = get_current_context()["ti"]
         store = LedgerHook(beampipe_ledger_conn_id=config.ledger_conn_id).get_store()
-        batch = plan_batch(
-            store, config, base, [d["dataset_id"] for d in datasets], actor=f"{ti.dag_id}/{ti.run_id}/{ti.task_id}"
-        )
+        ids = [d["dataset_id"] for d in datasets]
+        batch = plan_batch(store, config, base, ids, claimant=f"{ti.dag_id}/{ti.run_id}")
         _log_plan(batch)
         return batch.run_keys
 

@@ -26,15 +26,16 @@ from beampipe_provider.surveys.config import SurveyConfig
 @dataclass(frozen=True)
 class Batch:
     plan: PlanResult
-    run_keys: list[str]  # the runs this DAG run takes on: DISCOVERED, oldest first, at most batch.size
+    run_keys: list[str]  # the runs this DAG run took on: claimed for it, oldest first, at most batch.size
     registered: int  # sources newly registered from the survey's source file
 
 
 def plan_batch(
-    store: LedgerStore, config: SurveyConfig, base: Path, dataset_ids: Iterable[str], *, actor: str
+    store: LedgerStore, config: SurveyConfig, base: Path, dataset_ids: Iterable[str], *, claimant: str
 ) -> Batch:
     """Register the survey's source file (if any), plan one run per registered, enabled source over the datasets,
-    and pick the batch of runs to process now."""
+    and claim the batch of runs to process now for `claimant` (the DAG run): overlapping DAG runs (a backfill and
+    a poll) each get their own runs, and runs whose claim expired (a DAG run that died) are taken again."""
     registered = 0
     if config.sources.file:
         registered = len(store.register_sources(config.survey, load_source_list(base / config.sources.file)).created)
@@ -46,10 +47,13 @@ def plan_batch(
         parameters=config.workflow.parameters,
         scheduler="slurm",
         facility=config.facility.profile,
-        actor=actor,
+        actor=claimant,
     )
-    waiting = store.list_runs(config.survey, state=RunState.DISCOVERED, limit=config.batch.size)
-    return Batch(plan=plan, run_keys=[r.run_key for r in waiting.items], registered=registered)
+    ttl = config.staging.timeout + timedelta(hours=1)  # as long as the stage task may hold it
+    held = store.runs_held_by(claimant, survey=config.survey)  # a retried plan task keeps what it took
+    room = max(config.batch.size - len(held), 0)
+    claimed = store.claim_runs(claimant, ttl=ttl, limit=room, survey=config.survey) if room else []
+    return Batch(plan=plan, run_keys=[r.run_key for r in [*held, *claimed]], registered=registered)
 
 
 @dataclass(frozen=True)
