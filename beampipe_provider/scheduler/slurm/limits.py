@@ -1,0 +1,198 @@
+"""What a Slurm site allows, read from its own text output, and whether a request fits: pure functions.
+
+Partitions come from `scontrol show partition -o` (one `Key=Value ...` line each, the same in 22.05 and 24.x);
+a user's caps from `sacctmgr -P -n show assoc` and `show qos` (`|`-separated); the user's queue from
+`squeue -h -o %P|%T`. A request that a partition cannot grant is refused before sbatch, naming the limit and the
+partition, instead of becoming a job that never starts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+
+from beampipe_provider.scheduler.base import SchedulerError
+from beampipe_provider.scheduler.slurm.options import SbatchOptions
+
+UNLIMITED = frozenset({"", "UNLIMITED", "NONE", "INFINITE", "N/A"})
+_TIME = re.compile(r"^(?:(?P<d>\d+)-)?(?P<rest>\d+(?::\d+){0,2})$")
+_MEM = re.compile(r"^(?P<n>\d+)(?P<unit>[KMGT]?)B?$", re.IGNORECASE)
+_MEM_MB = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
+
+
+class RequestRefused(SchedulerError):
+    """The request cannot run on the named partition (or it does not exist): retrying cannot help."""
+
+
+def parse_duration(value: str) -> timedelta | None:
+    """Slurm's time formats (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS); None for UNLIMITED/NONE."""
+    value = value.strip()
+    if value.upper() in UNLIMITED:
+        return None
+    match = _TIME.fullmatch(value)
+    if not match:
+        raise ValueError(f"not a Slurm time: {value!r}")
+    parts = [int(p) for p in match["rest"].split(":")]
+    if match["d"] is not None:  # D-HH[:MM[:SS]]
+        hours, minutes, seconds = ([*parts, 0, 0])[:3]
+        return timedelta(days=int(match["d"]), hours=hours, minutes=minutes, seconds=seconds)
+    if len(parts) == 1:
+        return timedelta(minutes=parts[0])
+    if len(parts) == 2:
+        return timedelta(minutes=parts[0], seconds=parts[1])
+    return timedelta(hours=parts[0], minutes=parts[1], seconds=parts[2])
+
+
+def parse_memory_mb(value: str) -> int | None:
+    """'2G', '1500M', '4096' (MB) -> MB; None for UNLIMITED."""
+    value = value.strip()
+    if value.upper() in UNLIMITED:
+        return None
+    match = _MEM.fullmatch(value)
+    if not match:
+        raise ValueError(f"not a Slurm memory size: {value!r}")
+    return int(int(match["n"]) * _MEM_MB[match["unit"].upper()])
+
+
+def _count(value: str) -> int | None:
+    value = value.strip()
+    return None if value.upper() in UNLIMITED else int(value)
+
+
+@dataclass(frozen=True)
+class Partition:
+    name: str
+    state: str
+    default: bool
+    max_time: timedelta | None
+    max_nodes: int | None
+    max_mem_per_node_mb: int | None
+    max_mem_per_cpu_mb: int | None
+    total_nodes: int | None
+
+
+def parse_partitions(text: str) -> dict[str, Partition]:
+    """`scontrol show partition -o`; a `CLUSTER: name` header line (multi-cluster sites) is skipped."""
+    partitions = {}
+    for line in text.splitlines():
+        if not line.startswith("PartitionName="):
+            continue
+        fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
+        try:
+            partition = Partition(
+                name=fields["PartitionName"],
+                state=fields.get("State", "UP"),
+                default=fields.get("Default") == "YES",
+                max_time=parse_duration(fields.get("MaxTime", "UNLIMITED")),
+                max_nodes=_count(fields.get("MaxNodes", "UNLIMITED")),
+                max_mem_per_node_mb=parse_memory_mb(fields.get("MaxMemPerNode", "UNLIMITED")),
+                max_mem_per_cpu_mb=parse_memory_mb(fields.get("MaxMemPerCPU", "UNLIMITED")),
+                total_nodes=_count(fields.get("TotalNodes", "UNLIMITED")),
+            )
+        except (KeyError, ValueError) as exc:
+            raise SchedulerError(f"unreadable scontrol partition line ({exc}): {line[:200]}") from None
+        partitions[partition.name] = partition
+    return partitions
+
+
+@dataclass(frozen=True)
+class UserLimits:
+    """The tightest of the association's and its QOS's per-user caps; None is no cap."""
+
+    max_submit: int | None = None
+    max_jobs: int | None = None
+    max_wall: timedelta | None = None
+
+
+def _tightest(*values: int | None) -> int | None:
+    known = [v for v in values if v is not None]
+    return min(known) if known else None
+
+
+def parse_user_limits(assoc: str, qos: str) -> UserLimits:
+    """assoc: `sacctmgr -P -n show assoc where user=U format=MaxSubmit,MaxJobs,MaxWall,QOS`;
+    qos: `sacctmgr -P -n show qos format=Name,MaxSubmitPU,MaxJobsPU,MaxWall`."""
+    by_qos = {}
+    for line in qos.splitlines():
+        if line.strip():
+            name, submit, jobs, wall = ([*line.split("|"), "", "", ""])[:4]
+            by_qos[name] = (_count(submit), _count(jobs), parse_duration(wall))
+    submits: list[int | None] = []
+    runnings: list[int | None] = []
+    walls: list[timedelta | None] = []
+    for line in assoc.splitlines():
+        if not line.strip():
+            continue
+        submit, running, wall, qos_names = ([*line.split("|"), "", "", ""])[:4]
+        submits.append(_count(submit))
+        runnings.append(_count(running))
+        walls.append(parse_duration(wall))
+        for name in filter(None, qos_names.split(",")):
+            q_submit, q_jobs, q_wall = by_qos.get(name, (None, None, None))
+            submits.append(q_submit)
+            runnings.append(q_jobs)
+            walls.append(q_wall)
+    known_walls = [w for w in walls if w is not None]
+    return UserLimits(_tightest(*submits), _tightest(*runnings), min(known_walls) if known_walls else None)
+
+
+@dataclass(frozen=True)
+class QueueUsage:
+    submitted: int  # pending + running: what MaxSubmitJobs counts
+    running: int  # what MaxJobs counts
+    by_partition: dict[str, int]
+
+
+def parse_queue_usage(text: str) -> QueueUsage:
+    """`squeue -h -u USER -o %P|%T` (job arrays count as their pending tasks, as Slurm counts them)."""
+    by_partition: Counter[str] = Counter()
+    running = 0
+    for line in text.splitlines():
+        if "|" not in line:
+            continue
+        partition, state = line.strip().split("|", 1)
+        by_partition[partition] += 1
+        running += state in {"RUNNING", "COMPLETING"}
+    return QueueUsage(submitted=sum(by_partition.values()), running=running, by_partition=dict(by_partition))
+
+
+def _request_nodes(nodes: str | None) -> int:
+    """The least number of nodes a request can run on ('2', '2-4')."""
+    return int(nodes.split("-")[0]) if nodes else 1
+
+
+def request_problems(options: SbatchOptions, partitions: dict[str, Partition], user: UserLimits) -> list[str]:
+    """Why the partition (named, or the default) cannot grant this request; empty if it can."""
+    name = options.partition or next((p.name for p in partitions.values() if p.default), None)
+    if name is None:
+        return ["no partition named and the cluster has no default partition"]
+    if "," in name:  # Slurm picks among several: checked one by one by the caller's partition choice
+        return []
+    partition = partitions.get(name)
+    if partition is None:
+        return [f"partition {name!r} does not exist (the cluster has {', '.join(sorted(partitions))})"]
+    problems = []
+    if not partition.state.startswith("UP"):
+        problems.append(f"partition {name} is {partition.state}")
+    time = parse_duration(options.time) if options.time else None
+    if time is not None and partition.max_time is not None and time > partition.max_time:
+        problems.append(f"time {options.time} exceeds partition {name}'s MaxTime {_hms(partition.max_time)}")
+    if time is not None and user.max_wall is not None and time > user.max_wall:
+        problems.append(f"time {options.time} exceeds the association's MaxWall {_hms(user.max_wall)}")
+    nodes = _request_nodes(options.nodes)
+    for limit, what in ((partition.max_nodes, "MaxNodes"), (partition.total_nodes, "TotalNodes")):
+        if limit is not None and nodes > limit:
+            problems.append(f"nodes {options.nodes} exceeds partition {name}'s {what} {limit}")
+    mem = parse_memory_mb(options.mem) if options.mem else None
+    if mem is not None and partition.max_mem_per_node_mb is not None and mem > partition.max_mem_per_node_mb:
+        problems.append(f"mem {options.mem} exceeds partition {name}'s MaxMemPerNode {partition.max_mem_per_node_mb}M")
+    return problems
+
+
+def _hms(value: timedelta) -> str:
+    total = int(value.total_seconds())
+    days, rest = divmod(total, 86_400)
+    text = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}-{text}" if days else text
