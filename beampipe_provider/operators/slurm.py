@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, Context, conf
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from beampipe_provider.hooks.ledger import LedgerHook
 from beampipe_provider.hooks.slurm import SlurmHook
@@ -27,6 +27,7 @@ from beampipe_provider.ledger.store import LedgerStore, Run
 from beampipe_provider.links.slurm import XCOM_CLUSTER, XCOM_JOB_ID, SlurmJobLink
 from beampipe_provider.scheduler.base import JobStatus, Phase, SchedulerError, SubmissionUncertain, TransportError
 from beampipe_provider.scheduler.slurm import SbatchOptions, SlurmScheduler, sbatch_options
+from beampipe_provider.scheduler.slurm.limits import SiteLimits, request_problems
 from beampipe_provider.scheduler.slurm.script import job_script
 from beampipe_provider.scheduler.slurm.steps import expand_log_path
 from beampipe_provider.triggers.slurm import SlurmJobTrigger
@@ -261,6 +262,7 @@ class SlurmJobOperator(BaseOperator):
     def _submit(
         self, context: Context, scheduler: SlurmScheduler, options: SbatchOptions, script: str, done: set[str]
     ) -> _Job:
+        self._check_request(context, scheduler, options)
         try:
             submitted = scheduler.submit(options, script)
         except SubmissionUncertain as exc:
@@ -268,6 +270,19 @@ class SlurmJobOperator(BaseOperator):
             self._transition(self.task_identity(context), RunState.UNCERTAIN, error=str(exc))
             return self._reconcile(context, scheduler, options, script, done)
         return self._record(context, _Job(submitted.job_id, submitted.cluster, "submitted"), done)
+
+    def _check_request(self, context: Context, scheduler: SlurmScheduler, options: SbatchOptions) -> None:
+        """Refuse, before sbatch, what the partition or the user's association cannot grant: a job that would pend
+        for ever (or be rejected) fails now, naming the limit and the partition. The run becomes FAILED, so a fixed
+        configuration can requeue it."""
+        limits = _site_limits(self.ssh_conn_id, scheduler)
+        problems = request_problems(options, limits.partitions, limits.user)
+        if not problems:
+            return
+        message = "Slurm would not run this request: " + "; ".join(problems)
+        if self.run_key:
+            self._transition(self.task_identity(context), RunState.FAILED, error=message)
+        raise AirflowFailException(message)
 
     def _reconcile(
         self, context: Context, scheduler: SlurmScheduler, options: SbatchOptions, script: str, done: set[str]
@@ -405,6 +420,21 @@ class _Saved:
     job_id: str | None = None
     cluster: str | None = None
     done: list[str] = field(default_factory=list)  # jobs whose end this task already handled
+
+
+LIMITS_TTL_S = 60.0  # partitions and associations change rarely; a changed limit is seen within a minute
+_LIMITS: dict[tuple[str, str | None], tuple[float, SiteLimits]] = {}
+
+
+def _site_limits(ssh_conn_id: str, scheduler: SlurmScheduler) -> SiteLimits:
+    """The site's limits, read over the task's own connection and kept LIMITS_TTL_S per login node and cluster."""
+    key = (ssh_conn_id, scheduler.clusters)
+    cached = _LIMITS.get(key)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    limits = scheduler.limits()
+    _LIMITS[key] = (time.monotonic() + LIMITS_TTL_S, limits)
+    return limits
 
 
 def _load_saved(context: Context) -> _Saved | None:

@@ -146,6 +146,18 @@ def test_a_hostile_option_fails_the_task_naming_it_and_submits_nothing(airflow_e
     assert not marker.exists()
 
 
+def test_a_request_over_the_partitions_max_time_is_refused_before_sbatch(airflow_env, slurm, tmp_path) -> None:
+    store, run_key, env = staged_run(tmp_path)
+    conf = {"command": "true", "run_key": run_key, "partition": "debug", "time": "01:00:00"}
+    out = run_dag(airflow_env, slurm, conf, deferrable=False, env=env, check=False)
+    refusal = "time 01:00:00 exceeds partition debug's MaxTime 00:30:00"  # scripts/local-slurm's debug partition
+    assert refusal in out.stdout + out.stderr
+    run = store.get_run(run_key)
+    assert run.state is RunState.FAILED
+    assert refusal in (run.last_error or "")
+    assert slurm.sacct_by_name(f"bp-{run_key}") == []  # nothing was submitted
+
+
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "in-worker"])
 def test_execution_timeout_cancels_the_job(airflow_env, slurm: LocalSlurm, tmp_path: Path, deferrable: bool) -> None:
     store, run_key, env = staged_run(tmp_path)

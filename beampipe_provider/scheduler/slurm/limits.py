@@ -158,6 +158,12 @@ def parse_queue_usage(text: str) -> QueueUsage:
     return QueueUsage(submitted=sum(by_partition.values()), running=running, by_partition=dict(by_partition))
 
 
+@dataclass(frozen=True)
+class SiteLimits:
+    partitions: dict[str, Partition]
+    user: UserLimits
+
+
 def _request_nodes(nodes: str | None) -> int:
     """The least number of nodes a request can run on ('2', '2-4')."""
     return int(nodes.split("-")[0]) if nodes else 1

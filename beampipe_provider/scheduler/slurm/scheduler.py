@@ -9,6 +9,7 @@ from typing import TypeVar
 from beampipe_provider.sansio import Done, advance
 from beampipe_provider.scheduler.base import JobStatus, SubmissionUncertain, SubmittedJob, TransportError
 from beampipe_provider.scheduler.slurm import steps
+from beampipe_provider.scheduler.slurm.limits import SiteLimits
 from beampipe_provider.scheduler.slurm.options import SbatchOptions
 from beampipe_provider.scheduler.transport import AsyncTransport, CommandResult, ConnectError, Transport
 
@@ -43,6 +44,9 @@ class SlurmScheduler:
 
     def submit(self, options: SbatchOptions, script: str, *, hold: bool = False) -> SubmittedJob:
         return self._drive(steps.submit(options, script, hold=hold))
+
+    def limits(self) -> SiteLimits:
+        return self._drive(steps.read_limits(clusters=self.clusters))
 
     def find_by_name(self, name: str) -> list[JobStatus]:
         return self._drive(steps.find_by_name(name, clusters=self.clusters))

@@ -17,6 +17,7 @@ from beampipe_provider.scheduler.base import (
     SubmissionRefused,
     SubmittedJob,
 )
+from beampipe_provider.scheduler.slurm.limits import SiteLimits, parse_partitions, parse_user_limits
 from beampipe_provider.scheduler.slurm.options import SbatchOptions, sbatch_argv
 from beampipe_provider.scheduler.slurm.parse import (
     SACCT_FIELDS,
@@ -152,6 +153,32 @@ def find_by_name(name: str, *, clusters: str | None = None) -> Generator[Command
         if chosen and chosen.name == name:
             jobs[job_id] = chosen
     return [jobs[k] for k in sorted(jobs, key=int)]
+
+
+def read_limits(*, clusters: str | None = None) -> Generator[Command, CommandResult, SiteLimits]:
+    """The partitions, and the login user's association and QOS caps (sacctmgr needs the user's name)."""
+    command = Command(["scontrol", *_clusters(clusters), "show", "partition", "--oneliner"])
+    partitions = parse_partitions(_ok(command, (yield command)).stdout)
+    command = Command(["id", "-un"])
+    user = _ok(command, (yield command)).stdout.strip()
+    where = [f"cluster={clusters}"] if clusters else []
+    command = Command(
+        [
+            "sacctmgr",
+            "-P",
+            "-n",
+            "show",
+            "assoc",
+            "where",
+            f"user={user}",
+            *where,
+            "format=MaxSubmit,MaxJobs,MaxWall,QOS",
+        ]
+    )
+    assoc = _ok(command, (yield command)).stdout
+    command = Command(["sacctmgr", "-P", "-n", "show", "qos", "format=Name,MaxSubmitPU,MaxJobsPU,MaxWall"])
+    qos = _ok(command, (yield command)).stdout
+    return SiteLimits(partitions, parse_user_limits(assoc, qos))
 
 
 def cancel(job_ids: Sequence[str], *, clusters: str | None = None) -> Generator[Command, CommandResult, None]:

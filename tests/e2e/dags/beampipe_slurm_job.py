@@ -19,7 +19,7 @@ def beampipe_slurm_job() -> None:
         run_key="{{ dag_run.conf.get('run_key') or '' }}",
         parameters={"GREETING": "{{ dag_run.conf.get('greeting', 'hello') }}"},
         sbatch_options={
-            "time": "5",
+            "time": "{{ dag_run.conf.get('time', '5') }}",
             "output": "bp-e2e-%j.out",
             "partition": "{{ dag_run.conf.get('partition', 'work') }}",
         },
