@@ -108,7 +108,8 @@ class CasdaDepositTrigger(BaseTrigger):
 
 class CasdaDepositEventTrigger(BaseEventTrigger):
     """For `Asset(watchers=[AssetWatcher(name=..., trigger=CasdaDepositEventTrigger(...))])`: polls CASDA forever and
-    yields one event per new deposit (an observation_event row with its products), which schedules the asset's DAGs.
+    yields one event per poll that found new deposits: {"status": "success", "deposits": [each observation_event row
+    with its products], "datasets": [all their products]}, which schedules the asset's DAGs.
 
     The watermark and the deposits already announced inside the overlap window live in the triggerer-injected
     `asset_state_store`, so a triggerer restart neither misses nor repeats a deposit. Kwargs are stable (they
@@ -172,12 +173,19 @@ class CasdaDepositEventTrigger(BaseEventTrigger):
                     self.log.warning("CASDA poll failed, polling again in %.0f s: %s", self.poll_interval, exc)
                 else:
                     announced = set(state["announced"])
-                    for event, datasets in deposits(found):
-                        if event["key"] in announced:
-                            continue
-                        yield TriggerEvent({"status": "success", **event, "datasets": datasets})
-                        announced.add(event["key"])
-                        # Saved at once: a triggerer stopped right after an event repeats at most that one.
+                    fresh = [(event, datasets) for event, datasets in deposits(found) if event["key"] not in announced]
+                    if fresh:
+                        # One event per poll, not per deposit: Airflow 3.3 makes one DAG run per asset event burst
+                        # and drops events that land while it creates that run (seen with three in 20 ms).
+                        yield TriggerEvent(
+                            {
+                                "status": "success",
+                                "deposits": [{**event, "datasets": datasets} for event, datasets in fresh],
+                                "datasets": [d for _, datasets in fresh for d in datasets],
+                            }
+                        )
+                        announced.update(event["key"] for event, _ in fresh)
+                        # Saved at once: a triggerer stopped right after an event repeats at most that poll's.
                         await self._save({"watermark": state["watermark"], "announced": sorted(announced)})
                     keep_from = (found.watermark - overlap).isoformat() if found.watermark else None
                     await self._save(

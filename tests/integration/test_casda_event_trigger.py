@@ -1,4 +1,5 @@
-"""CasdaDepositEventTrigger run in-process against the emulator: one event per deposit, none repeated.
+"""CasdaDepositEventTrigger run in-process against the emulator: one event per poll with its new deposits, none
+repeated.
 
 The triggerer injects `asset_state_store`; here a dict with the same async get/set stands in for it, because the
 watcher path through a running scheduler and triggerer belongs to the survey-DAG tests.
@@ -59,16 +60,19 @@ async def test_one_event_per_deposit_and_a_restart_repeats_none(casda_conn):
     state = AssetState()
     trigger = CasdaDepositEventTrigger(rules=RULES, poll_interval=0.2, overlap_s=3 * 86_400)
     trigger.asset_state_store = state
-    first = await take(trigger, 6)
-    assert [e["sbid"] for e in first] == [33681, 33701, 33721, 33741, 33761, 33781]
-    assert all(e["status"] == "success" and len(e["datasets"]) == 3 for e in first)
+    (first,) = await take(trigger, 1)  # one event for the poll, with every deposit it found
+    assert first["status"] == "success"
+    assert [d["sbid"] for d in first["deposits"]] == [33681, 33701, 33721, 33741, 33761, 33781]
+    assert all(len(d["datasets"]) == 3 for d in first["deposits"])
+    assert len(first["datasets"]) == 18
 
     # A restarted triggerer (same kwargs, same asset state) announces only what is new.
     casda_conn.deposit(34001, ["HIPASSJ1318-21"], when="2024-03-06T12:00:00+00:00")
     restarted = CasdaDepositEventTrigger(**trigger.serialize()[1])
     restarted.asset_state_store = state
     (event,) = await take(restarted, 1)
-    assert (event["sbid"], event["event_type"]) == (34001, "DEPOSITED")
+    (deposit,) = event["deposits"]
+    assert (deposit["sbid"], deposit["event_type"]) == (34001, "DEPOSITED")
     assert [d["dataset_id"] for d in event["datasets"]] == ["visibility-3400100"]
     assert state.values["casda_deposits"]["watermark"].startswith("2024-03-06T12:00:00")
 
@@ -77,4 +81,4 @@ async def test_an_unavailable_archive_is_waited_out(casda_conn):
     casda_conn.faults(tap_http_500=2)
     trigger = CasdaDepositEventTrigger(rules=RULES, poll_interval=0.1)
     events = await take(trigger, 1)
-    assert events[0]["sbid"] == 33681
+    assert events[0]["deposits"][0]["sbid"] == 33681
