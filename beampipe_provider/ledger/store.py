@@ -80,6 +80,15 @@ class Run:
     finished_at: datetime | None
     last_error: str | None
 
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from start to finish. A short job may end between two polls and never be seen RUNNING: then it
+        counts from submission."""
+        start = self.started_at or self.submitted_at
+        if start is None or self.finished_at is None:
+            return None
+        return (self.finished_at - start).total_seconds()
+
 
 @dataclass(frozen=True)
 class RunEvent:

@@ -35,14 +35,6 @@ def latest_task(events: Sequence[RunEvent], airflow_base: str) -> TaskLink | Non
     return None
 
 
-def duration_s(run: Run) -> float | None:
-    # A short job may finish between two polls and never be seen RUNNING: then it counts from submission.
-    start = run.started_at or run.submitted_at
-    if start is None or run.finished_at is None:
-        return None
-    return (run.finished_at - start).total_seconds()
-
-
 def provenance_of(store: LedgerStore, run_key: str) -> Provenance | None:
     envelope = ProvenanceLedger(store.engine).get(run_key)
     if envelope is None:
@@ -56,7 +48,7 @@ def summary(store: LedgerStore, run: Run, airflow_base: str, events: Sequence[Ru
     events = store.run_history(run.run_key) if events is None else events
     return RunOut(
         **run.__dict__,
-        duration_s=duration_s(run),
+        duration_s=run.duration_s,
         dataset_count=len(store.run_datasets(run.run_key)),
         provenance=provenance_of(store, run.run_key),
         task=latest_task(events, airflow_base),
