@@ -132,8 +132,7 @@ def _process(config: SurveyConfig, base: Path, datasets: XComArg) -> None:
 
         ti = get_current_context()["ti"]
         store = LedgerHook(beampipe_ledger_conn_id=config.ledger_conn_id).get_store()
-        ids = [d["dataset_id"] for d in datasets]
-        batch = plan_batch(store, config, base, ids, claimant=f"{ti.dag_id}/{ti.run_id}")
+        batch = plan_batch(store, config, base, datasets, claimant=f"{ti.dag_id}/{ti.run_id}")
         _log_plan(batch)
         return batch.run_keys
 

@@ -30,24 +30,39 @@ class Batch:
     registered: int  # sources newly registered from the survey's source file
 
 
+def by_deposit(datasets: Iterable[Mapping[str, Any]]) -> list[list[str]]:
+    """Dataset ids grouped by scheduling block. A run is one source in one deposit, whichever DAG saw it: a daily
+    poll, a backfill and the event DAG (which may see three deposits at once) then plan the same runs."""
+    groups: dict[Any, list[str]] = {}
+    for dataset in datasets:
+        groups.setdefault(dataset.get("sbid"), []).append(str(dataset["dataset_id"]))
+    return list(groups.values())
+
+
 def plan_batch(
-    store: LedgerStore, config: SurveyConfig, base: Path, dataset_ids: Iterable[str], *, claimant: str
+    store: LedgerStore, config: SurveyConfig, base: Path, datasets: Iterable[Mapping[str, Any]], *, claimant: str
 ) -> Batch:
-    """Register the survey's source file (if any), plan one run per registered, enabled source over the datasets,
-    and claim the batch of runs to process now for `claimant` (the DAG run): overlapping DAG runs (a backfill and
-    a poll) each get their own runs, and runs whose claim expired (a DAG run that died) are taken again."""
+    """Register the survey's source file (if any), plan one run per registered, enabled source and deposit, and
+    claim the batch of runs to process now for `claimant` (the DAG run): overlapping DAG runs (a backfill and a
+    poll) each get their own runs, and runs whose claim expired (a DAG run that died) are taken again."""
     registered = 0
     if config.sources.file:
         registered = len(store.register_sources(config.survey, load_source_list(base / config.sources.file)).created)
-    plan = store.plan_runs(
-        config.survey,
-        dataset_ids,
-        workflow=config.workflow.name,
-        workflow_version=config.workflow.version,
-        parameters=config.workflow.parameters,
-        scheduler="slurm",
-        facility=config.facility.profile,
-        actor=claimant,
+    plans = [
+        store.plan_runs(
+            config.survey,
+            ids,
+            workflow=config.workflow.name,
+            workflow_version=config.workflow.version,
+            parameters=config.workflow.parameters,
+            scheduler="slurm",
+            facility=config.facility.profile,
+            actor=claimant,
+        )
+        for ids in by_deposit(datasets)
+    ]
+    plan = PlanResult(
+        **{name: sorted(x for p in plans for x in getattr(p, name)) for name in PlanResult.__dataclass_fields__}
     )
     ttl = config.staging.timeout + timedelta(hours=1)  # as long as the stage task may hold it
     held = store.runs_held_by(claimant, survey=config.survey)  # a retried plan task keeps what it took
@@ -72,13 +87,6 @@ class RunSummary:
 
 
 SUMMARY_HEADER = ("SOURCE", "DATASETS", "STATE", "JOB", "DURATION", "PROVENANCE")
-
-
-def _duration(run: Run) -> float | None:
-    start = run.submitted_at or run.started_at
-    if start is None or run.finished_at is None:
-        return None
-    return (run.finished_at - start).total_seconds()
 
 
 def provenance_status(store: LedgerStore, run: Run, key: Ed25519PublicKey | None) -> str:
@@ -106,7 +114,7 @@ def summarise(store: LedgerStore, run_keys: Sequence[str], key: Ed25519PublicKey
                 datasets=len(store.run_datasets(run.run_key)),
                 state=run.state,
                 job_id=run.scheduler_job_id,
-                duration_s=_duration(run),
+                duration_s=run.duration_s,
                 provenance=provenance_status(store, run, key),
             )
         )
