@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.databases import fresh_postgres
+from tests.e2e.survey import staging, survey_dags  # noqa: F401 (fixtures of the survey DAG tests)
 
 DAGS = Path(__file__).with_name("dags")
 BIN = Path(sys.executable).parent
