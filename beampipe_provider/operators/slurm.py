@@ -27,7 +27,7 @@ from beampipe_provider.ledger.store import LedgerStore, Run
 from beampipe_provider.links.slurm import XCOM_CLUSTER, XCOM_JOB_ID, SlurmJobLink
 from beampipe_provider.scheduler.base import JobStatus, Phase, SchedulerError, SubmissionUncertain, TransportError
 from beampipe_provider.scheduler.slurm import SbatchOptions, SlurmScheduler, sbatch_options
-from beampipe_provider.scheduler.slurm.limits import SiteLimits, request_problems
+from beampipe_provider.scheduler.slurm.limits import SiteLimits, choose_partition, request_problems
 from beampipe_provider.scheduler.slurm.script import job_script
 from beampipe_provider.scheduler.slurm.steps import expand_log_path
 from beampipe_provider.triggers.slurm import SlurmJobTrigger
@@ -262,7 +262,7 @@ class SlurmJobOperator(BaseOperator):
     def _submit(
         self, context: Context, scheduler: SlurmScheduler, options: SbatchOptions, script: str, done: set[str]
     ) -> _Job:
-        self._check_request(context, scheduler, options)
+        options = self._admit(context, scheduler, options)
         try:
             submitted = scheduler.submit(options, script)
         except SubmissionUncertain as exc:
@@ -271,14 +271,21 @@ class SlurmJobOperator(BaseOperator):
             return self._reconcile(context, scheduler, options, script, done)
         return self._record(context, _Job(submitted.job_id, submitted.cluster, "submitted"), done)
 
-    def _check_request(self, context: Context, scheduler: SlurmScheduler, options: SbatchOptions) -> None:
+    def _admit(self, context: Context, scheduler: SlurmScheduler, options: SbatchOptions) -> SbatchOptions:
         """Refuse, before sbatch, what the partition or the user's association cannot grant: a job that would pend
         for ever (or be rejected) fails now, naming the limit and the partition. The run becomes FAILED, so a fixed
-        configuration can requeue it."""
+        configuration can requeue it. Several partitions (`debug,work`) are candidates in order of preference: the
+        job goes to the first that can take it."""
         limits = _site_limits(self.ssh_conn_id, scheduler)
-        problems = request_problems(options, limits.partitions, limits.user)
+        if options.partition and "," in options.partition:
+            chosen, problems = choose_partition(options, limits)
+            if chosen:
+                self.log.info("Partition %s: the first of %s that can take this request", chosen, options.partition)
+                return options.model_copy(update={"partition": chosen})
+        else:
+            problems = request_problems(options, limits.partitions, limits.user)
         if not problems:
-            return
+            return options
         message = "Slurm would not run this request: " + "; ".join(problems)
         if self.run_key:
             self._transition(self.task_identity(context), RunState.FAILED, error=message)

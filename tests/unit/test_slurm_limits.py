@@ -7,7 +7,9 @@ from datetime import timedelta
 import pytest
 
 from beampipe_provider.scheduler.slurm.limits import (
+    SiteLimits,
     UserLimits,
+    choose_partition,
     parse_duration,
     parse_memory_mb,
     parse_partitions,
@@ -110,3 +112,20 @@ def test_the_association_wall_limit_applies_to_every_partition() -> None:
     options = sbatch_options(job_name="bp-x", time="03:00:00")
     problems = request_problems(options, site, UserLimits(max_wall=timedelta(hours=2)))
     assert problems == ["time 03:00:00 exceeds the association's MaxWall 02:00:00"]
+
+
+def test_the_first_candidate_partition_that_can_take_the_request_is_chosen() -> None:
+    site = SiteLimits(parse_partitions(SETONIX_LIKE), UserLimits())
+    short = sbatch_options(job_name="bp-x", partition="debug,work", time="00:30:00", nodes="2")
+    assert choose_partition(short, site) == ("debug", [])
+    long = sbatch_options(job_name="bp-x", partition="debug,work", time="12:00:00")
+    assert choose_partition(long, site) == ("work", [])
+    wide = sbatch_options(job_name="bp-x", partition="debug,long", nodes="6")
+    assert choose_partition(wide, site) == (
+        None,
+        [
+            "nodes 6 exceeds partition debug's MaxNodes 4",
+            "partition long is DRAIN",
+            "nodes 6 exceeds partition long's MaxNodes 1",
+        ],
+    )

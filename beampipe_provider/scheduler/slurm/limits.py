@@ -174,7 +174,7 @@ def request_problems(options: SbatchOptions, partitions: dict[str, Partition], u
     name = options.partition or next((p.name for p in partitions.values() if p.default), None)
     if name is None:
         return ["no partition named and the cluster has no default partition"]
-    if "," in name:  # Slurm picks among several: checked one by one by the caller's partition choice
+    if "," in name:  # several candidates: choose_partition checks them one by one
         return []
     partition = partitions.get(name)
     if partition is None:
@@ -195,6 +195,18 @@ def request_problems(options: SbatchOptions, partitions: dict[str, Partition], u
     if mem is not None and partition.max_mem_per_node_mb is not None and mem > partition.max_mem_per_node_mb:
         problems.append(f"mem {options.mem} exceeds partition {name}'s MaxMemPerNode {partition.max_mem_per_node_mb}M")
     return problems
+
+
+def choose_partition(options: SbatchOptions, limits: SiteLimits) -> tuple[str | None, list[str]]:
+    """The first of the request's candidate partitions (`work,debug`: in order of preference) that can grant it,
+    or None and every candidate's reasons."""
+    reasons: list[str] = []
+    for candidate in (options.partition or "").split(","):
+        problems = request_problems(options.model_copy(update={"partition": candidate}), limits.partitions, limits.user)
+        if not problems:
+            return candidate, []
+        reasons += problems
+    return None, reasons
 
 
 def _hms(value: timedelta) -> str:
