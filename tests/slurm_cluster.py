@@ -67,10 +67,16 @@ class LocalSlurm:
     def admin(*argv: str) -> str:
         return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout
 
-    def sacct(self, job_id: str) -> list[str]:
-        """Accounting rows for a job (JobID|State|ExitCode), for asserting what really ran."""
-        out = self.admin("sacct", "-P", "-n", "-X", "-j", job_id, "-o", "JobID,State,ExitCode,JobName")
-        return [line for line in out.splitlines() if line]
+    def sacct(self, job_id: str, settle: float = 15.0) -> list[str]:
+        """Accounting rows for a job (JobID|State|ExitCode|JobName|Partition), for asserting what ran. slurmdbd
+        records a job as 'allocation' until its details arrive: wait (up to `settle` s) for the real name."""
+        end = time.monotonic() + settle
+        while True:
+            out = self.admin("sacct", "-P", "-n", "-X", "-j", job_id, "-o", "JobID,State,ExitCode,JobName,Partition")
+            rows = [line for line in out.splitlines() if line]
+            if not any(row.split("|")[3] == "allocation" for row in rows) or time.monotonic() > end:
+                return rows
+            time.sleep(0.5)
 
     def sacct_by_name(self, name: str) -> list[str]:
         out = self.admin(

@@ -63,7 +63,8 @@ def test_a_run_goes_staged_to_succeeded_and_the_job_output_is_in_the_task_log(
     out = run_dag(
         airflow_env,
         slurm,
-        {"command": "echo $GREETING from job $SLURM_JOB_ID", "run_key": run_key, "greeting": "hi; id"},
+        # long enough to be seen RUNNING (a job that ends before the first poll goes SUBMITTED -> SUCCEEDED)
+        {"command": "sleep 3; echo $GREETING from job $SLURM_JOB_ID", "run_key": run_key, "greeting": "hi; id"},
         deferrable=deferrable,
         env=env,
     )
@@ -156,6 +157,17 @@ def test_a_request_over_the_partitions_max_time_is_refused_before_sbatch(airflow
     assert run.state is RunState.FAILED
     assert refusal in (run.last_error or "")
     assert slurm.sacct_by_name(f"bp-{run_key}") == []  # nothing was submitted
+
+
+@pytest.mark.parametrize(("time", "partition"), [("00:10:00", "debug"), ("01:00:00", "work")])
+def test_the_first_candidate_partition_that_fits_takes_the_job(airflow_env, slurm, tmp_path, time, partition) -> None:
+    store, run_key, env = staged_run(tmp_path)
+    conf = {"command": "true", "run_key": run_key, "partition": "debug,work", "time": time}
+    run_dag(airflow_env, slurm, conf, deferrable=False, env=env)
+    run = store.get_run(run_key)
+    assert run.state is RunState.SUCCEEDED
+    (job,) = slurm.sacct(run.scheduler_job_id or "")
+    assert job.split("|")[4] == partition  # debug's MaxTime is 30 minutes
 
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "in-worker"])
