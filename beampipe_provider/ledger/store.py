@@ -568,8 +568,11 @@ class LedgerStore:
         facility: str | None = None,
         scheduler_job_id: str | None = None,
         error: str | None = None,
+        entered_at: datetime | None = None,
     ) -> Run:
-        """Compare-and-set the run's state and append one event, in one transaction.
+        """Compare-and-set the run's state and append one event, in one transaction. `entered_at` is when the run
+        really entered the state, if known and earlier than now (a job's start time, read when it ended): it goes into
+        submitted_at/started_at; the event keeps the time it was recorded.
 
         Raises IllegalTransition (not in the state machine), UnknownRun, or StaleState (the run is not in
         `expected`, or not held by `claimant` when one is given). Nothing changes when it raises.
@@ -578,7 +581,7 @@ class LedgerStore:
         now = self._clock()
         values: dict[str, Any] = {"state": to.value, "updated_at": now}
         if column := _TIMESTAMP_ON_ENTRY.get(to):
-            values[column] = now
+            values[column] = min(entered_at, now) if entered_at else now
         if to in TERMINAL:
             values["finished_at"] = now
         if to is RunState.DISCOVERED:  # requeued: a fresh start for the next claimant

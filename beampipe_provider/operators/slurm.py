@@ -14,7 +14,7 @@ import posixpath
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, Context, conf
@@ -338,6 +338,7 @@ class SlurmJobOperator(BaseOperator):
         scheduler_job_id: str | None = None,
         error: str | None = None,
         detail: dict[str, Any] | None = None,
+        entered_at: datetime | None = None,
     ) -> Run | None:
         if not self.run_key:
             return None
@@ -353,6 +354,7 @@ class SlurmJobOperator(BaseOperator):
             scheduler_job_id=scheduler_job_id,
             error=error,
             detail=detail,
+            entered_at=entered_at,
         )
 
     def _requeue(self, context: Context, run: Run) -> None:
@@ -370,7 +372,9 @@ class SlurmJobOperator(BaseOperator):
             return  # recorded by an earlier attempt
         if run.state is RunState.SUBMITTED and status.started is not None:
             started = status.started.isoformat()
-            self._transition(self.task_identity(context), RunState.RUNNING, detail={"started": started})
+            self._transition(
+                self.task_identity(context), RunState.RUNNING, detail={"started": started}, entered_at=status.started
+            )
         if ok:
             to = RunState.SUCCEEDED
         elif status.phase is Phase.CANCELLED or event["status"] == "timeout":

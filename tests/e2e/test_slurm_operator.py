@@ -70,6 +70,7 @@ def test_a_run_goes_staged_to_succeeded_and_the_job_output_is_in_the_task_log(
     )
     run = store.get_run(run_key)
     assert run.state is RunState.SUCCEEDED
+    assert (run.duration_s or 0) >= 3  # from the job's real start (sacct), not from when the task learnt of it
     job_id = run.scheduler_job_id
     assert job_id is not None
     log = out.stdout + out.stderr
