@@ -475,7 +475,8 @@ def _iso(status: JobStatus) -> str | None:
 
 
 def _event(status: str, job: JobStatus) -> dict[str, Any]:
-    return {"status": status, "job_ids": [job.job_id], "jobs": [job.to_json()], "message": job.state}
+    # The trigger's event for the same job, word for word: the ledger's last_error reads the same either way.
+    return {"status": status, "job_ids": [job.job_id], "jobs": [job.to_json()], "message": job.describe()}
 
 
 async def _first_event(trigger: SlurmJobTrigger) -> dict[str, Any]:

@@ -41,6 +41,10 @@ class JobStatus:
     ended: datetime | None = None
     comment: str = ""
 
+    def describe(self) -> str:
+        """What a person reads first: `job 123 FAILED (exit 3)`."""
+        return f"job {self.job_id} {self.state} (exit {self.exit_code})"
+
     def to_json(self) -> dict[str, Any]:
         """JSON-safe fields, for trigger events and XCom."""
         return {

@@ -80,7 +80,7 @@ class SlurmJobTrigger(BaseTrigger):
             for wait in waits:
                 wait.cancel()
         ok = all(s.phase is Phase.SUCCEEDED for s in done)
-        summary = "; ".join(f"job {s.job_id} {s.state} (exit {s.exit_code})" for s in done)
+        summary = "; ".join(s.describe() for s in done)
         yield self._event("success" if ok else "failed", done, summary)
 
     def _event(self, status: str, jobs: list[JobStatus], message: str) -> TriggerEvent:
