@@ -16,11 +16,12 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from beampipe_provider.scheduler.base import JobStatus, Phase, SchedulerError
 
 log = logging.getLogger(__name__)
+Shared = TypeVar("Shared")
 
 
 class StatusSource(Protocol):
@@ -147,19 +148,20 @@ def _backoff(failures: int, interval: float, cap: float) -> float:
     return min(cap, interval * 2.0 ** min(failures, 10)) * random.uniform(0.5, 1.0)  # noqa: S311 - not crypto
 
 
-class TrackerRegistry:
-    """One tracker per key (login node, clusters) per event loop: what triggers in one triggerer share."""
+class TrackerRegistry(Generic[Shared]):
+    """One tracker (or admission queue) per key (login node, clusters) per event loop: what triggers in one
+    triggerer share."""
 
     def __init__(self) -> None:
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, JobTracker]] = (
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Shared]] = (
             weakref.WeakKeyDictionary()
         )
 
-    def get(self, key: Hashable, make: Callable[[], JobTracker]) -> JobTracker:
+    def get(self, key: Hashable, make: Callable[[], Shared]) -> Shared:
         trackers = self._by_loop.setdefault(asyncio.get_running_loop(), {})
         if key not in trackers:
             trackers[key] = make()
         return trackers[key]
 
 
-SHARED_TRACKERS = TrackerRegistry()
+SHARED_TRACKERS: TrackerRegistry[JobTracker] = TrackerRegistry()

@@ -13,8 +13,8 @@ from beampipe_provider.scheduler.slurm.limits import (
     parse_duration,
     parse_memory_mb,
     parse_partitions,
-    parse_queue_usage,
     parse_user_limits,
+    parse_user_queue,
     request_problems,
 )
 from beampipe_provider.scheduler.slurm.options import sbatch_options
@@ -85,9 +85,22 @@ def test_user_limits_take_the_tightest_of_association_and_qos() -> None:
     assert parse_user_limits("|||normal\n", "normal||||\n") == UserLimits()
 
 
-def test_queue_usage_counts_pending_and_running_per_partition() -> None:
-    usage = parse_queue_usage("work|RUNNING\nwork|PENDING\ndebug|PENDING\n")
-    assert (usage.submitted, usage.running, usage.by_partition) == (3, 1, {"work": 2, "debug": 1})
+def test_the_users_queue_lists_array_tasks_and_reads_the_group_from_the_comment() -> None:
+    # `squeue --me -h -r -o %i|%j|%T|%k` on a multi-cluster site: a header per cluster, a comment with a `|`
+    text = (
+        "CLUSTER: setonix\n"
+        "101|bp-a|RUNNING|beampipe run a group=wallaby_hires\n"
+        "102_1|arr|PENDING|(null)\n"
+        "102_2|arr|PENDING|(null)\n"
+        "103|bp-b|PENDING|note | with a bar group=dingo\n"
+    )
+    jobs = parse_user_queue(text)
+    assert [(j.job_id, j.state, j.group) for j in jobs] == [
+        ("101", "RUNNING", "wallaby_hires"),
+        ("102_1", "PENDING", None),
+        ("102_2", "PENDING", None),
+        ("103", "PENDING", "dingo"),
+    ]
 
 
 def check(partitions, **options) -> list[str]:

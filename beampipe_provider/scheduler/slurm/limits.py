@@ -2,17 +2,17 @@
 
 Partitions come from `scontrol show partition -o` (one `Key=Value ...` line each, the same in 22.05 and 24.x);
 a user's caps from `sacctmgr -P -n show assoc` and `show qos` (`|`-separated); the user's queue from
-`squeue -h -o %P|%T`. A request that a partition cannot grant is refused before sbatch, naming the limit and the
-partition, instead of becoming a job that never starts.
+`squeue --me -h -r -o %i|%j|%T|%k`. A request that a partition cannot grant is refused before sbatch, naming the
+limit and the partition, instead of becoming a job that never starts.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
+from beampipe_provider.scheduler.admission import Caps, QueuedJob, group_of
 from beampipe_provider.scheduler.base import SchedulerError
 from beampipe_provider.scheduler.slurm.options import SbatchOptions
 
@@ -105,6 +105,10 @@ class UserLimits:
     max_jobs: int | None = None
     max_wall: timedelta | None = None
 
+    @property
+    def caps(self) -> Caps:
+        return Caps(self.max_submit, self.max_jobs)
+
 
 def _tightest(*values: int | None) -> int | None:
     known = [v for v in values if v is not None]
@@ -138,24 +142,16 @@ def parse_user_limits(assoc: str, qos: str) -> UserLimits:
     return UserLimits(_tightest(*submits), _tightest(*runnings), min(known_walls) if known_walls else None)
 
 
-@dataclass(frozen=True)
-class QueueUsage:
-    submitted: int  # pending + running: what MaxSubmitJobs counts
-    running: int  # what MaxJobs counts
-    by_partition: dict[str, int]
-
-
-def parse_queue_usage(text: str) -> QueueUsage:
-    """`squeue -h -u USER -o %P|%T` (job arrays count as their pending tasks, as Slurm counts them)."""
-    by_partition: Counter[str] = Counter()
-    running = 0
+def parse_user_queue(text: str) -> list[QueuedJob]:
+    """`squeue --me -h -r -o %i|%j|%T|%k`: the user's jobs, array tasks one by one (as MaxSubmitJobs counts them).
+    The comment is last, so a `|` inside it cannot shift the other fields; `CLUSTER:` header lines are skipped."""
+    jobs = []
     for line in text.splitlines():
-        if "|" not in line:
-            continue
-        partition, state = line.strip().split("|", 1)
-        by_partition[partition] += 1
-        running += state in {"RUNNING", "COMPLETING"}
-    return QueueUsage(submitted=sum(by_partition.values()), running=running, by_partition=dict(by_partition))
+        fields = line.strip().split("|", 3)
+        if len(fields) == 4:
+            job_id, name, state, comment = fields
+            jobs.append(QueuedJob(job_id, name, state, group_of(comment)))
+    return jobs
 
 
 @dataclass(frozen=True)
