@@ -89,6 +89,8 @@ class JobStatus:
 class SubmittedJob:
     job_id: str
     cluster: str | None = None
+    estimated_start: datetime | None = None  # when the scheduler expected it to start, if asked and it said
+    estimate_note: str = ""  # the scheduler's own words about the start (or why it gave none)
 
 
 class SchedulerError(Exception):

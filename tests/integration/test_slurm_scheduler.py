@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from beampipe_provider.scheduler.admission import Caps, QueueFull, QueueShare, bounds, tag_comment
 from beampipe_provider.scheduler.base import Phase, SubmissionUncertain, TransportError
 from beampipe_provider.scheduler.slurm import SlurmScheduler, sbatch_options
 from beampipe_provider.scheduler.tracker import JobTracker
@@ -281,3 +282,39 @@ def test_a_dropped_ssh_connection_is_remade(scheduler: SlurmScheduler, slurm: Lo
     assert status.phase is Phase.SUCCEEDED
     assert transport.connections_opened >= 2
     assert tracker.stats.poll_errors >= 1
+
+
+def test_the_guard_submits_only_under_the_queue_bounds_counting_the_group(
+    scheduler: SlurmScheduler, slurm: LocalSlurm
+) -> None:
+    group = unique("survey")
+    # the account may hold 50 jobs, this group a tenth of them: 5
+    guard = bounds(Caps(max_submit=50), QueueShare(group=group, share=0.1))
+    first = unique()
+    options = sbatch_options(job_name=first, comment=tag_comment("beampipe run x", group), output="/dev/null")
+    held = [scheduler.submit(options, "#!/bin/sh\nsleep 60\n", hold=True, guard=guard) for _ in range(5)]
+    try:
+        assert [j.group for j in scheduler.queue() if j.name == first] == [group] * 5
+        refused = unique()
+        with pytest.raises(QueueFull, match=f"5 of 5 jobs of {group} queued"):
+            scheduler.submit(options.model_copy(update={"job_name": refused}), "#!/bin/sh\ntrue\n", guard=guard)
+        assert scheduler.find_by_name(refused) == []  # no job: sbatch was never called
+        # another survey still has room, and the whole account's bound is counted across groups
+        other = bounds(Caps(max_submit=5), QueueShare(group="other"))
+        with pytest.raises(QueueFull, match="5 of 5 jobs queued"):
+            scheduler.submit(options.model_copy(update={"job_name": refused}), "#!/bin/sh\ntrue\n", guard=other)
+    finally:
+        scheduler.cancel([j.job_id for j in held])
+
+
+def test_the_estimate_comes_with_the_job_and_the_script_arrives_whole(
+    scheduler: SlurmScheduler, slurm: LocalSlurm
+) -> None:
+    name = unique()
+    options = sbatch_options(job_name=name, output=f"{name}-%j.out", time="5")
+    job = scheduler.submit(options, "#!/bin/bash\nprintf 'a\\n\\nb\\n'\n\n\n", estimate=True)
+    assert job.estimated_start is not None, job.estimate_note
+    assert "to start at" in job.estimate_note
+    (status,) = track(slurm, [job.job_id])
+    assert status.phase is Phase.SUCCEEDED
+    assert scheduler.log_tail(f"{name}-{job.job_id}.out") == "a\n\nb\n"

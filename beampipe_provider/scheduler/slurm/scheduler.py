@@ -7,6 +7,7 @@ from collections.abc import Generator, Sequence
 from typing import TypeVar
 
 from beampipe_provider.sansio import Done, advance
+from beampipe_provider.scheduler.admission import Bounds, Caps, QueuedJob
 from beampipe_provider.scheduler.base import JobStatus, SubmissionUncertain, SubmittedJob, TransportError
 from beampipe_provider.scheduler.slurm import steps
 from beampipe_provider.scheduler.slurm.limits import SiteLimits
@@ -42,11 +43,22 @@ class SlurmScheduler:
             step = advance(work, result)
         return step.value
 
-    def submit(self, options: SbatchOptions, script: str, *, hold: bool = False) -> SubmittedJob:
-        return self._drive(steps.submit(options, script, hold=hold))
+    def submit(
+        self,
+        options: SbatchOptions,
+        script: str,
+        *,
+        hold: bool = False,
+        guard: Bounds | None = None,
+        estimate: bool = False,
+    ) -> SubmittedJob:
+        return self._drive(steps.submit(options, script, hold=hold, guard=guard, estimate=estimate))
 
     def limits(self) -> SiteLimits:
         return self._drive(steps.read_limits(clusters=self.clusters))
+
+    def queue(self) -> list[QueuedJob]:
+        return self._drive(steps.user_queue(clusters=self.clusters))
 
     def find_by_name(self, name: str) -> list[JobStatus]:
         return self._drive(steps.find_by_name(name, clusters=self.clusters))
@@ -95,8 +107,25 @@ class AsyncSlurmScheduler:
             step = advance(work, result)
         return step.value
 
-    async def submit(self, options: SbatchOptions, script: str, *, hold: bool = False) -> SubmittedJob:
-        return await self._drive(steps.submit(options, script, hold=hold))
+    async def submit(
+        self,
+        options: SbatchOptions,
+        script: str,
+        *,
+        hold: bool = False,
+        guard: Bounds | None = None,
+        estimate: bool = False,
+    ) -> SubmittedJob:
+        return await self._drive(steps.submit(options, script, hold=hold, guard=guard, estimate=estimate))
+
+    async def limits(self) -> SiteLimits:
+        return await self._drive(steps.read_limits(clusters=self.clusters))
+
+    async def caps(self) -> Caps:
+        return (await self.limits()).user.caps
+
+    async def queue(self) -> list[QueuedJob]:
+        return await self._drive(steps.user_queue(clusters=self.clusters))
 
     async def find_by_name(self, name: str) -> list[JobStatus]:
         return await self._drive(steps.find_by_name(name, clusters=self.clusters))

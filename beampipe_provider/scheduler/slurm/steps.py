@@ -9,7 +9,9 @@ import re
 import shlex
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from beampipe_provider.scheduler.admission import Bounds, QueuedJob, QueueFull
 from beampipe_provider.scheduler.base import (
     CommandFailed,
     JobStatus,
@@ -17,7 +19,7 @@ from beampipe_provider.scheduler.base import (
     SubmissionRefused,
     SubmittedJob,
 )
-from beampipe_provider.scheduler.slurm.limits import SiteLimits, parse_partitions, parse_user_limits
+from beampipe_provider.scheduler.slurm.limits import SiteLimits, parse_partitions, parse_user_limits, parse_user_queue
 from beampipe_provider.scheduler.slurm.options import SbatchOptions, sbatch_argv
 from beampipe_provider.scheduler.slurm.parse import (
     SACCT_FIELDS,
@@ -69,15 +71,78 @@ def _ok(command: Command, result: CommandResult) -> CommandResult:
     return result
 
 
+# sbatch's words when the account's queue is full: a reason to wait, not a failure of the request
+_QUEUE_FULL = re.compile(r"MaxSubmitJob|GrpSubmitJob|job submit limit", re.IGNORECASE)
+QUEUE_FULL_EXIT = 75  # EX_TEMPFAIL: the guard below found the queue full and did not call sbatch
+LOCK_FILE = ".beampipe-submit.lock"  # in the login user's home: shared by every submitter of this account
+# Under one lock per account (tasks on many workers cannot all see the last free slot and overshoot it together):
+# count the user's queued jobs, all and of the group, and go on only if both are under their bounds; ask
+# `sbatch --test-only` when the job would start (one line on stderr); then submit the same script.
+# Arguments: clusters option (or empty), group, total bound, group bound (-1: none), then sbatch's argv.
+_GUARD = """\
+set -u
+if [ "$3" -ge 0 ] || [ "$4" -ge 0 ]; then
+  listing=$(squeue --me -h -r -o %k $1) || exit 1
+  counts=$(printf '%s\\n' "$listing" | awk -v g="group=$2" \\
+    'NF && !/^CLUSTER: / {n++; if ($NF == g) m++} END {print n+0, m+0}')
+  n=${counts% *}; m=${counts#* }
+  if [ "$3" -ge 0 ] && [ "$n" -ge "$3" ]; then echo "beampipe-queue-full: $n of $3 jobs queued" >&2; exit 75; fi
+  if [ "$4" -ge 0 ] && [ "$m" -ge "$4" ]; then echo "beampipe-queue-full: $m of $4 jobs of $2 queued" >&2; exit 75; fi
+fi
+shift 4
+script=$(cat; echo .); script=${script%.}
+printf %s "$script" | TZ=UTC "$@" --test-only 2>&1 >/dev/null | tail -n 1 | sed 's/^/beampipe-estimate: /' >&2
+printf %s "$script" | "$@"
+"""
+_ESTIMATE = re.compile(r"^beampipe-estimate: (.*)$", re.MULTILINE)
+_START = re.compile(r"to start at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
+
+
+def _guarded(argv: list[str], guard: Bounds | None, clusters: str | None) -> list[str]:
+    numbers = [str(-1 if n is None else n) for n in (guard.total, guard.group_total)] if guard else ["-1", "-1"]
+    cluster_option = f"--clusters={clusters}" if clusters else ""
+    group = guard.group if guard and guard.group else ""
+    return ["flock", "-w", "120", LOCK_FILE, "sh", "-c", _GUARD, "sh", cluster_option, group, *numbers, *argv]
+
+
 def submit(
-    options: SbatchOptions, script: str, *, hold: bool = False
+    options: SbatchOptions, script: str, *, hold: bool = False, guard: Bounds | None = None, estimate: bool = False
 ) -> Generator[Command, CommandResult, SubmittedJob]:
-    command = Command(sbatch_argv(options, hold=hold), stdin=script, submits=True)
+    """sbatch. With `guard`, only if the account's queue is under its bounds at that moment (else QueueFull); with
+    `estimate`, also when Slurm expects the job to start (`sbatch --test-only`, where the site answers)."""
+    argv = sbatch_argv(options, hold=hold)
+    if (guard is not None and not guard.unbounded) or estimate:
+        argv = _guarded(argv, guard, options.clusters)
+    command = Command(argv, stdin=script, submits=True)
     result = yield command
+    if result.exit_code == QUEUE_FULL_EXIT and "beampipe-queue-full" in result.stderr and guard is not None:
+        said = result.stderr.strip().removeprefix("beampipe-queue-full: ")
+        why = f"its share of {guard.total}" if guard.group and f" of {guard.group} " in said else guard.why
+        raise QueueFull(f"{said} ({why})")
+    errors = _ESTIMATE.sub("", result.stderr)
+    if result.exit_code != 0 and _QUEUE_FULL.search(errors):
+        raise QueueFull("sbatch refused: " + errors.strip().splitlines()[0].removeprefix("sbatch: error: "))
     if result.exit_code != 0:
         raise SubmissionRefused(command.line, result.exit_code, result.stdout, result.stderr)
     submitted = parse_sbatch(result.stdout)
-    return SubmittedJob(submitted.job_id, submitted.cluster or options.clusters)
+    return SubmittedJob(submitted.job_id, submitted.cluster or options.clusters, *_estimate(result.stderr))
+
+
+def _estimate(stderr: str) -> tuple[datetime | None, str]:
+    """`--test-only`'s start time (UTC), or why there is none."""
+    said = _ESTIMATE.search(stderr)
+    if said is None:
+        return None, ""
+    found = _START.search(said[1])
+    if found:
+        return datetime.fromisoformat(found[1]).replace(tzinfo=UTC), said[1]
+    return None, said[1] or "sbatch --test-only gave no answer"
+
+
+def user_queue(*, clusters: str | None = None) -> Generator[Command, CommandResult, list[QueuedJob]]:
+    """The login user's pending and running jobs, array tasks one by one."""
+    command = Command(["squeue", "--me", "--noheader", "--array", "--format=%i|%j|%T|%k", *_clusters(clusters)])
+    return parse_user_queue(_ok(command, (yield command)).stdout)
 
 
 def squeue_command(job_ids: Sequence[str] = (), *, name: str | None = None, clusters: str | None = None) -> Command:
