@@ -183,7 +183,9 @@ class AdmissionQueue:
     async def _poll_loop(self) -> None:
         source: QueueSource | None = None
         try:
-            while self._waiters:
+            # Grants outlive their waiters: keep reading the queue until each one's job is listed (or its ttl
+            # passes), or a later burst of waiters would not count slots already promised.
+            while self._waiters or self._grants:
                 try:
                     source = source or await self.open_source()
                     await self._cycle(source)
@@ -192,7 +194,7 @@ class AdmissionQueue:
                     log.warning(
                         "reading the queue for admission failed, next try in %.0f s: %s", self.poll_interval, exc
                     )
-                if not self._waiters:
+                if not (self._waiters or self._grants):
                     break
                 await asyncio.sleep(self.poll_interval)
         finally:
