@@ -85,6 +85,17 @@ def test_user_limits_take_the_tightest_of_association_and_qos() -> None:
     assert parse_user_limits("|||normal\n", "normal||||\n") == UserLimits()
 
 
+def test_tres_limits_take_the_tightest_and_a_request_over_them_is_refused_naming_the_limit() -> None:
+    # assoc GrpTRES cpu=64,node=4 with MaxTRES node=2 per job; its QOS caps memory per job at 500G
+    limits = parse_user_limits("|||normal|cpu=64,node=4|node=2\n", "normal||||gres/gpu=8|mem=500G\n")
+    assert limits.max_tres == {"cpu": 64, "node": 2, "gres/gpu": 8, "mem": 512_000}
+    site = parse_partitions(SETONIX_LIKE)
+    problems = request_problems(sbatch_options(job_name="bp-x", partition="work", nodes=3), site, limits)
+    assert problems == ["node 3 exceeds the association's TRES limit node=2"]
+    too_wide = sbatch_options(job_name="bp-x", partition="work", ntasks=16, cpus_per_task=8)
+    assert request_problems(too_wide, site, limits) == ["cpu 128 exceeds the association's TRES limit cpu=64"]
+
+
 def test_the_users_queue_lists_array_tasks_and_reads_the_group_from_the_comment() -> None:
     # `squeue --me -h -r -o %i|%j|%T|%k` on a multi-cluster site: a header per cluster, a comment with a `|`
     text = (

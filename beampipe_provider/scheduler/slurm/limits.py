@@ -9,7 +9,7 @@ limit and the partition, instead of becoming a job that never starts.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from beampipe_provider.scheduler.admission import Caps, QueuedJob, group_of
@@ -104,6 +104,9 @@ class UserLimits:
     max_submit: int | None = None
     max_jobs: int | None = None
     max_wall: timedelta | None = None
+    # the most one job can ever be given of a TRES (cpu, node, mem in MB): the tighter of GrpTRES (the whole
+    # association's) and MaxTRES (per job); a job asking for more pends for ever
+    max_tres: dict[str, int] = field(default_factory=dict)
 
     @property
     def caps(self) -> Caps:
@@ -115,31 +118,52 @@ def _tightest(*values: int | None) -> int | None:
     return min(known) if known else None
 
 
+def parse_tres(text: str) -> dict[str, int]:
+    """`cpu=256,mem=500G,node=2` (memory in MB); TRES with a type (`gres/gpu:a100=2`) are kept by their full name."""
+    tres = {}
+    for item in filter(None, text.strip().split(",")):
+        name, _, value = item.partition("=")
+        tres[name] = parse_memory_mb(value) if name == "mem" else int(value)
+    return {k: v for k, v in tres.items() if v is not None}
+
+
+@dataclass
+class _Caps:
+    submits: list[int | None] = field(default_factory=list)
+    runnings: list[int | None] = field(default_factory=list)
+    walls: list[timedelta] = field(default_factory=list)
+    tres: dict[str, int] = field(default_factory=dict)
+
+    def add(self, submit: str, running: str, wall: str, *tres_texts: str) -> None:
+        self.submits.append(_count(submit))
+        self.runnings.append(_count(running))
+        if (duration := parse_duration(wall)) is not None:
+            self.walls.append(duration)
+        for text in tres_texts:
+            for name, value in parse_tres(text).items():
+                self.tres[name] = min(value, self.tres.get(name, value))
+
+
+def _fields(line: str, count: int) -> list[str]:
+    return ([*line.split("|"), *[""] * count])[:count]
+
+
 def parse_user_limits(assoc: str, qos: str) -> UserLimits:
-    """assoc: `sacctmgr -P -n show assoc where user=U format=MaxSubmit,MaxJobs,MaxWall,QOS`;
-    qos: `sacctmgr -P -n show qos format=Name,MaxSubmitPU,MaxJobsPU,MaxWall`."""
+    """assoc: `sacctmgr -P -n show assoc where user=U format=MaxSubmit,MaxJobs,MaxWall,QOS,GrpTRES,MaxTRES`;
+    qos: `sacctmgr -P -n show qos format=Name,MaxSubmitPU,MaxJobsPU,MaxWall,GrpTRES,MaxTRES`."""
     by_qos = {}
-    for line in qos.splitlines():
-        if line.strip():
-            name, submit, jobs, wall = ([*line.split("|"), "", "", ""])[:4]
-            by_qos[name] = (_count(submit), _count(jobs), parse_duration(wall))
-    submits: list[int | None] = []
-    runnings: list[int | None] = []
-    walls: list[timedelta | None] = []
-    for line in assoc.splitlines():
-        if not line.strip():
-            continue
-        submit, running, wall, qos_names = ([*line.split("|"), "", "", ""])[:4]
-        submits.append(_count(submit))
-        runnings.append(_count(running))
-        walls.append(parse_duration(wall))
+    for line in filter(str.strip, qos.splitlines()):
+        name, *rest = _fields(line, 6)
+        by_qos[name] = rest
+    caps = _Caps()
+    for line in filter(str.strip, assoc.splitlines()):
+        submit, running, wall, qos_names, grp_tres, max_tres = _fields(line, 6)
+        caps.add(submit, running, wall, grp_tres, max_tres)
         for name in filter(None, qos_names.split(",")):
-            q_submit, q_jobs, q_wall = by_qos.get(name, (None, None, None))
-            submits.append(q_submit)
-            runnings.append(q_jobs)
-            walls.append(q_wall)
-    known_walls = [w for w in walls if w is not None]
-    return UserLimits(_tightest(*submits), _tightest(*runnings), min(known_walls) if known_walls else None)
+            if name in by_qos:
+                caps.add(*by_qos[name])
+    max_wall = min(caps.walls) if caps.walls else None
+    return UserLimits(_tightest(*caps.submits), _tightest(*caps.runnings), max_wall, caps.tres)
 
 
 def parse_user_queue(text: str) -> list[QueuedJob]:
@@ -190,7 +214,17 @@ def request_problems(options: SbatchOptions, partitions: dict[str, Partition], u
     mem = parse_memory_mb(options.mem) if options.mem else None
     if mem is not None and partition.max_mem_per_node_mb is not None and mem > partition.max_mem_per_node_mb:
         problems.append(f"mem {options.mem} exceeds partition {name}'s MaxMemPerNode {partition.max_mem_per_node_mb}M")
-    return problems
+    return problems + _tres_problems(options, nodes, mem, user)
+
+
+def _tres_problems(options: SbatchOptions, nodes: int, mem: int | None, user: UserLimits) -> list[str]:
+    cpus = (options.ntasks or 1) * (options.cpus_per_task or 1)
+    asked = {"node": nodes, "cpu": cpus, "mem": (mem or 0) * nodes}
+    return [
+        f"{what} {asked[what]} exceeds the association's TRES limit {what}={user.max_tres[what]}"
+        for what in ("node", "cpu", "mem")
+        if what in user.max_tres and asked[what] > user.max_tres[what]
+    ]
 
 
 def choose_partition(options: SbatchOptions, limits: SiteLimits) -> tuple[str | None, list[str]]:

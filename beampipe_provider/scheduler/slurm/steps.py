@@ -237,11 +237,13 @@ def read_limits(*, clusters: str | None = None) -> Generator[Command, CommandRes
             "where",
             f"user={user}",
             *where,
-            "format=MaxSubmit,MaxJobs,MaxWall,QOS",
+            "format=MaxSubmit,MaxJobs,MaxWall,QOS,GrpTRES,MaxTRES",
         ]
     )
     assoc = _ok(command, (yield command)).stdout
-    command = Command(["sacctmgr", "-P", "-n", "show", "qos", "format=Name,MaxSubmitPU,MaxJobsPU,MaxWall"])
+    command = Command(
+        ["sacctmgr", "-P", "-n", "show", "qos", "format=Name,MaxSubmitPU,MaxJobsPU,MaxWall,GrpTRES,MaxTRES"]
+    )
     qos = _ok(command, (yield command)).stdout
     return SiteLimits(partitions, parse_user_limits(assoc, qos))
 
