@@ -22,6 +22,7 @@ from beampipe_provider.links.slurm import XCOM_DLG_SESSION_URL, DaliugeSessionLi
 from beampipe_provider.operators.slurm import SlurmJobOperator
 from beampipe_provider.provenance.chain import ProvenanceLedger
 from beampipe_provider.provenance.run_record import run_record
+from beampipe_provider.scheduler.admission import QueueShare
 from beampipe_provider.scheduler.base import SchedulerError
 from beampipe_provider.scheduler.slurm import SbatchOptions, sbatch_options
 from beampipe_provider.workflow.daliuge.bundle import WorkflowError, datasets_from, make_bundle, render_script, upload
@@ -209,6 +210,13 @@ class SlurmDaliugeOperator(SlurmJobOperator):
         if template and session:
             url = template.format(host=self._facility().login_host, session_id=session)
             context["ti"].xcom_push(key=XCOM_DLG_SESSION_URL, value=url)
+
+    def _queue_share(self, context: Context) -> QueueShare:
+        """The operator's own cap, else the facility profile's."""
+        want = super()._queue_share(context)
+        if want.cap is None and self._facility().max_queued is not None:
+            return QueueShare(self._facility().max_queued, want.group, want.share)
+        return want
 
     def _facility(self) -> Facility:
         if self._profile is None:

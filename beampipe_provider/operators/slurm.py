@@ -19,22 +19,25 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, Context, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.triggers.base import BaseTrigger
 
 from beampipe_provider.hooks.ledger import LedgerHook
 from beampipe_provider.hooks.slurm import SlurmHook
 from beampipe_provider.ledger.states import TERMINAL, RunState
 from beampipe_provider.ledger.store import LedgerStore, Run
 from beampipe_provider.links.slurm import XCOM_CLUSTER, XCOM_JOB_ID, SlurmJobLink
+from beampipe_provider.scheduler.admission import QueueFull, QueueShare, bounds, safe_group, tag_comment
 from beampipe_provider.scheduler.base import JobStatus, Phase, SchedulerError, SubmissionUncertain, TransportError
 from beampipe_provider.scheduler.slurm import SbatchOptions, SlurmScheduler, sbatch_options
 from beampipe_provider.scheduler.slurm.limits import SiteLimits, choose_partition, request_problems
 from beampipe_provider.scheduler.slurm.script import job_script
 from beampipe_provider.scheduler.slurm.steps import expand_log_path
-from beampipe_provider.triggers.slurm import SlurmJobTrigger
+from beampipe_provider.triggers.slurm import SlurmAdmissionTrigger, SlurmJobTrigger
 
 STATE_KEY = "slurm_job"  # task_state_store entry: {"job_id", "cluster", "done": [ids of jobs already handled]}
 DEFAULT_OUTPUT = "beampipe-%j.out"
 RECONCILE_WAITS_S = (5, 10, 20, 40, 60)
+LIMITS_TTL_S = 60.0  # partitions and associations change rarely; a changed limit is seen within a minute
 ALREADY_SUCCEEDED = "already succeeded (ledger)"  # lets a straggling sbatch land before deciding it never ran
 
 
@@ -43,13 +46,17 @@ class _Job:
     job_id: str
     cluster: str | None
     how: str  # submitted | adopted
+    estimated_start: str | None = None  # sbatch --test-only's answer, ISO 8601 UTC
 
 
 class SlurmJobOperator(BaseOperator):
     """Submit `script` (or `command`) with `sbatch_options` (account, partition, clusters, qos, nodes, ntasks,
     cpus_per_task, mem, time, constraint, reservation, array, dependency, output, error, chdir, extra) and wait.
 
-    `parameters` are exported to the job as environment variables. With `run_key`, the ledger run moves
+    Before sbatch the request is checked against the site's limits (read over SSH, kept `limits_ttl` s); when the
+    account's queue is full (MaxSubmitJobs, twice MaxJobs, `max_queued`, or `queue_group`'s `queue_share` of
+    them) the task waits for room on SlurmAdmissionTrigger instead of submitting. `queue_group` defaults to the
+    run's survey. `parameters` are exported to the job as environment variables. With `run_key`, the ledger run moves
     STAGED -> SUBMITTED -> SUCCEEDED | FAILED | CANCELLED and the job is named after the run key; without one the
     job is named after this task instance. Returns (XCom) job id, cluster, state, exit code and log path; on
     failure the error carries the Slurm state, exit code and the tail of the job's output.
@@ -77,6 +84,10 @@ class SlurmJobOperator(BaseOperator):
         poll_interval: float = 30.0,
         unknown_grace: float = 600.0,
         log_tail_lines: int = 50,
+        max_queued: int | None = None,
+        queue_group: str | None = None,
+        queue_share: float = 1.0,
+        limits_ttl: float = LIMITS_TTL_S,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -93,6 +104,11 @@ class SlurmJobOperator(BaseOperator):
         self.poll_interval = poll_interval
         self.unknown_grace = unknown_grace
         self.log_tail_lines = log_tail_lines
+        self.max_queued = max_queued
+        self.queue_group = queue_group
+        self.queue_share = queue_share
+        self.limits_ttl = limits_ttl
+        QueueShare(max_queued, safe_group(queue_group), queue_share)  # a bad cap or share fails at parse time
         self.deferrable = deferrable
         self._job: _Job | None = None
         self._actor: str | None = None
@@ -125,12 +141,25 @@ class SlurmJobOperator(BaseOperator):
     # -- execution ----------------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
+        return self._submit_and_wait(context)
+
+    def execute_admitted(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Back from SlurmAdmissionTrigger: the queue has room, so try to submit again."""
+        self._admitted(event)
+        return self._submit_and_wait(context)
+
+    def _submit_and_wait(self, context: Context) -> dict[str, Any]:
         self._actor = self.task_identity(context)
         options = self.options(context)
         script = self.render_script()
         scheduler = self._hook(options).get_scheduler()
         try:
-            job = self._adopt_or_submit(context, scheduler, options, script)
+            while True:
+                try:
+                    job = self._adopt_or_submit(context, scheduler, options, script)
+                    break
+                except QueueFull as full:
+                    self._wait_for_room(context, options, str(full))  # deferrable: defers (raises)
             self._job = job
             context["ti"].xcom_push(key=XCOM_JOB_ID, value=job.job_id)
             context["ti"].xcom_push(key=XCOM_CLUSTER, value=job.cluster or "")
@@ -161,6 +190,38 @@ class SlurmJobOperator(BaseOperator):
         # on_kill(), which cancels the job.
         event = asyncio.run(_first_event(trigger))
         return self.execute_complete(context, event)
+
+    def _wait_for_room(self, context: Context, options: SbatchOptions, why: str) -> None:
+        """The account's queue is full: wait, without holding a submission slot, until SlurmAdmissionTrigger sees
+        room. Not a failure: a survey of 500 runs trickles in at the pace the facility allows."""
+        self.log.info("Not submitting yet: %s. Waiting for room in the queue.", why)
+        want = self._queue_share(context)
+        trigger = SlurmAdmissionTrigger(
+            job_name=options.job_name,
+            ssh_conn_id=self.ssh_conn_id,
+            clusters=options.clusters,
+            max_queued=want.cap,
+            group=want.group,
+            share=want.share,
+            poll_interval=self.poll_interval,
+            limits_ttl=self.limits_ttl,
+            deadline=self._deadline(context),
+        )
+        if self.deferrable:
+            self.defer(trigger=trigger, method_name="execute_admitted")
+        self._admitted(asyncio.run(_first_event(trigger)))
+
+    def _admitted(self, event: dict[str, Any]) -> None:
+        if event["status"] != "admitted":
+            raise AirflowException(f"Slurm job not submitted: {event['message']}")
+        self.log.info("Submitting: %s", event["message"])
+
+    def _queue_share(self, context: Context) -> QueueShare:
+        """The cap, and the group whose share is counted: `queue_group`, else the run's survey."""
+        group = self.queue_group
+        if group is None and self.run_key:
+            group = self._ledger().get_run(self.run_key).survey
+        return QueueShare(self.max_queued, safe_group(group), self.queue_share)
 
     def _deadline(self, context: Context) -> float | None:
         """execution_timeout as an absolute time, a little before Airflow's own trigger timeout (start date +
@@ -262,30 +323,40 @@ class SlurmJobOperator(BaseOperator):
     def _submit(
         self, context: Context, scheduler: SlurmScheduler, options: SbatchOptions, script: str, done: set[str]
     ) -> _Job:
-        options = self._admit(context, scheduler, options)
+        options, limits = self._admit(context, scheduler, options)
+        want = self._queue_share(context)
+        options = options.model_copy(update={"comment": tag_comment(options.comment or "", want.group)})
         try:
-            submitted = scheduler.submit(options, script)
+            submitted = scheduler.submit(options, script, guard=bounds(limits.user.caps, want), estimate=True)
         except SubmissionUncertain as exc:
             self.log.warning("%s; resolving by job name", exc)
             self._transition(self.task_identity(context), RunState.UNCERTAIN, error=str(exc))
             return self._reconcile(context, scheduler, options, script, done)
-        return self._record(context, _Job(submitted.job_id, submitted.cluster, "submitted"), done)
+        start = submitted.estimated_start
+        if start is not None:
+            self.log.info("Slurm expects the job to start at %s (sbatch --test-only)", start.isoformat())
+        else:
+            self.log.info("No start estimate from sbatch --test-only: %s", submitted.estimate_note or "no answer")
+        estimate = start.isoformat() if start else None
+        return self._record(context, _Job(submitted.job_id, submitted.cluster, "submitted", estimate), done)
 
-    def _admit(self, context: Context, scheduler: SlurmScheduler, options: SbatchOptions) -> SbatchOptions:
+    def _admit(
+        self, context: Context, scheduler: SlurmScheduler, options: SbatchOptions
+    ) -> tuple[SbatchOptions, SiteLimits]:
         """Refuse, before sbatch, what the partition or the user's association cannot grant: a job that would pend
         for ever (or be rejected) fails now, naming the limit and the partition. The run becomes FAILED, so a fixed
         configuration can requeue it. Several partitions (`debug,work`) are candidates in order of preference: the
         job goes to the first that can take it."""
-        limits = _site_limits(self.ssh_conn_id, scheduler)
+        limits = _site_limits(self.ssh_conn_id, scheduler, self.limits_ttl)
         if options.partition and "," in options.partition:
             chosen, problems = choose_partition(options, limits)
             if chosen:
                 self.log.info("Partition %s: the first of %s that can take this request", chosen, options.partition)
-                return options.model_copy(update={"partition": chosen})
+                return options.model_copy(update={"partition": chosen}), limits
         else:
             problems = request_problems(options, limits.partitions, limits.user)
         if not problems:
-            return options
+            return options, limits
         message = "Slurm would not run this request: " + "; ".join(problems)
         if self.run_key:
             self._transition(self.task_identity(context), RunState.FAILED, error=message)
@@ -321,7 +392,7 @@ class SlurmJobOperator(BaseOperator):
                     self.task_identity(context),
                     RunState.SUBMITTED,
                     scheduler_job_id=job.job_id,
-                    detail={"how": job.how, "cluster": job.cluster},
+                    detail={"how": job.how, "cluster": job.cluster, "estimated_start": job.estimated_start},
                 )
         return job
 
@@ -433,18 +504,17 @@ class _Saved:
     done: list[str] = field(default_factory=list)  # jobs whose end this task already handled
 
 
-LIMITS_TTL_S = 60.0  # partitions and associations change rarely; a changed limit is seen within a minute
 _LIMITS: dict[tuple[str, str | None], tuple[float, SiteLimits]] = {}
 
 
-def _site_limits(ssh_conn_id: str, scheduler: SlurmScheduler) -> SiteLimits:
-    """The site's limits, read over the task's own connection and kept LIMITS_TTL_S per login node and cluster."""
+def _site_limits(ssh_conn_id: str, scheduler: SlurmScheduler, ttl: float) -> SiteLimits:
+    """The site's limits, read over the task's own connection and kept `ttl` s per login node and cluster."""
     key = (ssh_conn_id, scheduler.clusters)
     cached = _LIMITS.get(key)
     if cached and cached[0] > time.monotonic():
         return cached[1]
     limits = scheduler.limits()
-    _LIMITS[key] = (time.monotonic() + LIMITS_TTL_S, limits)
+    _LIMITS[key] = (time.monotonic() + ttl, limits)
     return limits
 
 
@@ -479,7 +549,7 @@ def _event(status: str, job: JobStatus) -> dict[str, Any]:
     return {"status": status, "job_ids": [job.job_id], "jobs": [job.to_json()], "message": job.describe()}
 
 
-async def _first_event(trigger: SlurmJobTrigger) -> dict[str, Any]:
+async def _first_event(trigger: BaseTrigger) -> dict[str, Any]:
     async for event in trigger.run():
         return dict(event.payload)
     raise AirflowException("the Slurm trigger ended without an event")

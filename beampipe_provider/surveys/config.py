@@ -98,6 +98,9 @@ class FacilityUse(_Strict):
     max_active_runs: int = Field(4, ge=1, le=10_000)  # Slurm jobs of this survey at once (mapped tasks)
     pool: str | None = None  # an Airflow pool shared with other surveys on the same facility
     sbatch: dict[str, Any] = Field(default_factory=dict)  # per-survey sbatch options over the profile's
+    # The part of the account's Slurm queue (MaxSubmitJobs, or the profile's max_queued) this survey may fill,
+    # so surveys sharing an allocation each keep theirs; 1.0 is all of it.
+    queue_share: float = Field(1.0, gt=0, le=1)
     job_timeout: timedelta = timedelta(hours=6)
     poll_interval: timedelta = timedelta(seconds=30)
 

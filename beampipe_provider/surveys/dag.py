@@ -159,6 +159,8 @@ def _process(config: SurveyConfig, base: Path, datasets: XComArg) -> None:
         sbatch_options=config.facility.sbatch,
         job_timeout_s=config.facility.job_timeout.total_seconds(),
         poll_interval=config.facility.poll_interval.total_seconds(),
+        queue_group=config.survey,
+        queue_share=config.facility.queue_share,
         provenance_key_conn_id=config.provenance.key_conn_id,
         beampipe_ledger_conn_id=config.ledger_conn_id,
         max_active_tis_per_dag=config.facility.max_active_runs,  # this survey's share of the facility

@@ -1,6 +1,6 @@
-"""SlurmJobTrigger: waits on the triggerer until Slurm jobs end. It only reads the scheduler; tasks write the
-ledger. All triggers of one login node in one triggerer share a JobTracker: one SSH connection, one batched
-squeue/sacct per poll cycle."""
+"""SlurmJobTrigger waits on the triggerer until Slurm jobs end; SlurmAdmissionTrigger until the account's queue has
+room for one more. They only read the scheduler; tasks write the ledger. All triggers of one login node in one
+triggerer share a JobTracker (one batched squeue/sacct per poll cycle) and an AdmissionQueue (one squeue)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from beampipe_provider.scheduler.admission import AdmissionQueue, QueueShare
 from beampipe_provider.scheduler.base import JobStatus, Phase, SchedulerError
-from beampipe_provider.scheduler.tracker import SHARED_TRACKERS, JobLost, JobTracker
+from beampipe_provider.scheduler.tracker import SHARED_TRACKERS, JobLost, JobTracker, TrackerRegistry
 
 
 class SlurmJobTrigger(BaseTrigger):
@@ -98,3 +99,73 @@ class SlurmJobTrigger(BaseTrigger):
             self.log.error("Could not cancel Slurm jobs %s: %s", ", ".join(self.job_ids), exc)
         finally:
             await scheduler.close()
+
+
+SHARED_ADMISSIONS: TrackerRegistry[AdmissionQueue] = TrackerRegistry()
+
+
+class SlurmAdmissionTrigger(BaseTrigger):
+    """Fires when the account's queue has room for job `job_name`: under the site's MaxSubmitJobs and MaxJobs
+    (re-read every `limits_ttl` s), the facility's `max_queued`, and `group`'s `share` of that bound. All waiters of
+    one login node in one triggerer share an AdmissionQueue: one squeue per poll cycle however many wait.
+
+    Event: {"status": "admitted" | "timeout", "message": str}.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        ssh_conn_id: str,
+        clusters: str | None = None,
+        max_queued: int | None = None,
+        group: str | None = None,
+        share: float = 1.0,
+        poll_interval: float = 30.0,
+        limits_ttl: float = 60.0,
+        deadline: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.job_name = job_name
+        self.ssh_conn_id = ssh_conn_id
+        self.clusters = clusters
+        self.max_queued = max_queued
+        self.group = group
+        self.share = share
+        self.poll_interval = poll_interval
+        self.limits_ttl = limits_ttl
+        self.deadline = deadline
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_name": self.job_name,
+                "ssh_conn_id": self.ssh_conn_id,
+                "clusters": self.clusters,
+                "max_queued": self.max_queued,
+                "group": self.group,
+                "share": self.share,
+                "poll_interval": self.poll_interval,
+                "limits_ttl": self.limits_ttl,
+                "deadline": self.deadline,
+            },
+        )
+
+    def _queue(self) -> AdmissionQueue:
+        from beampipe_provider.hooks.slurm import SlurmHook
+
+        hook = SlurmHook(ssh_conn_id=self.ssh_conn_id, clusters=self.clusters)
+        return SHARED_ADMISSIONS.get(
+            (self.ssh_conn_id, self.clusters),
+            lambda: AdmissionQueue(hook.aget_scheduler, poll_interval=self.poll_interval, caps_ttl=self.limits_ttl),
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        want = QueueShare(cap=self.max_queued, group=self.group, share=self.share)
+        try:
+            why = await self._queue().wait(self.job_name, want, deadline=self.deadline)
+        except TimeoutError:
+            yield TriggerEvent({"status": "timeout", "message": "the queue was still full at the task's deadline"})
+            return
+        yield TriggerEvent({"status": "admitted", "message": why})

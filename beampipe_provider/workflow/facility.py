@@ -39,6 +39,9 @@ class Facility(BaseModel):
     description: str = ""
     login_host: str
     sbatch: dict[str, Any] = Field(default_factory=dict)  # defaults under each job's own options
+    # At most this many of the account's jobs queued at once (pending + running), under the site's own limits:
+    # a site's etiquette for shared login nodes, e.g. "keep your queue under 100".
+    max_queued: int | None = Field(None, ge=1)
     modules: list[str] = Field(default_factory=list)  # `module load` before anything else
     setup: list[str] = Field(default_factory=list)  # shell lines that make `python3 -m dlg` work (venv, env vars)
     python: str = "python3"

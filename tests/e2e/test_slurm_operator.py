@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -76,7 +76,13 @@ def test_a_run_goes_staged_to_succeeded_and_the_job_output_is_in_the_task_log(
     log = out.stdout + out.stderr
     assert f"hi; id from job {job_id}" in log  # the parameter arrived quoted, and the job's output is in the log
     assert ("[DAG TEST] Trigger completed" in log) is deferrable
-    history = [(e.from_state, e.to_state) for e in store.run_history(run_key)]
+    # when Slurm expected it to start (sbatch --test-only), in the log and on the ledger's SUBMITTED event
+    assert "Slurm expects the job to start at 20" in log
+    events = store.run_history(run_key)
+    submitted = next(e for e in events if e.to_state is RunState.SUBMITTED)
+    estimate = datetime.fromisoformat(submitted.detail["estimated_start"])
+    assert abs((estimate - submitted.at).total_seconds()) < 120  # an idle node: at once
+    history = [(e.from_state, e.to_state) for e in events]
     assert history[-3:] == [
         (RunState.STAGED, RunState.SUBMITTED),
         (RunState.SUBMITTED, RunState.RUNNING),

@@ -37,6 +37,7 @@ def test_a_sites_own_profile_from_a_file(tmp_path: Path) -> None:
         ("ports: {node_manager: 80}", "ports.node_manager: Input should be greater than or equal to 1024"),
         ('setup: ["source a\\nrm -rf /"]', "setup: one line each"),
         ("colour: blue", "colour: Extra inputs are not permitted"),
+        ("max_queued: 0", "max_queued: Input should be greater than or equal to 1"),
     ],
 )
 def test_a_bad_profile_names_the_source_and_field(extra: str, message: str) -> None:

@@ -44,6 +44,10 @@ def test_the_wallaby_survey_loads_with_its_archive_rules_and_files() -> None:
         (lambda c: c["archive"].update(project_codes=[]), "archive.project_codes: List should have at least 1 item"),
         (lambda c: c["archive"].update(project_codes=["AS102'; DROP"]), "archive: project_codes: "),
         (lambda c: c["batch"].update(size=0), "batch.size: Input should be greater than or equal to 1"),
+        (
+            lambda c: c["facility"].update(queue_share=1.5),
+            "facility.queue_share: Input should be less than or equal to 1",
+        ),
         (lambda c: c["schedule"].update(start_date="2024-03-01"), "schedule.start_date: needs a time zone"),
         (lambda c: c["facility"].update(profile="nowhere"), "facility.profile: no facility 'nowhere'"),
         (lambda c: c["workflow"].update(graph="missing.graph"), "workflow.graph: no such file: missing.graph"),
