@@ -23,7 +23,8 @@ from airflow.triggers.base import BaseTrigger
 
 from beampipe_provider.hooks.ledger import LedgerHook
 from beampipe_provider.hooks.slurm import SlurmHook
-from beampipe_provider.ledger.states import TERMINAL, RunState
+from beampipe_provider.ledger.errors import StaleState
+from beampipe_provider.ledger.states import RECLAIMABLE, TERMINAL, RunState
 from beampipe_provider.ledger.store import LedgerStore, Run
 from beampipe_provider.links.slurm import XCOM_CLUSTER, XCOM_JOB_ID, SlurmJobLink
 from beampipe_provider.scheduler.admission import QueueFull, QueueShare, bounds, safe_group, tag_comment
@@ -38,6 +39,7 @@ STATE_KEY = "slurm_job"  # task_state_store entry: {"job_id", "cluster", "done":
 DEFAULT_OUTPUT = "beampipe-%j.out"
 RECONCILE_WAITS_S = (5, 10, 20, 40, 60)
 LIMITS_TTL_S = 60.0  # partitions and associations change rarely; a changed limit is seen within a minute
+CLAIM_WHILE_WAITING = timedelta(days=1)  # without an execution_timeout, how long a run waiting for room stays ours
 ALREADY_SUCCEEDED = "already succeeded (ledger)"  # lets a straggling sbatch land before deciding it never ran
 
 
@@ -195,6 +197,7 @@ class SlurmJobOperator(BaseOperator):
         """The account's queue is full: wait, without holding a submission slot, until SlurmAdmissionTrigger sees
         room. Not a failure: a survey of 500 runs trickles in at the pace the facility allows."""
         self.log.info("Not submitting yet: %s. Waiting for room in the queue.", why)
+        self._keep_claim()
         want = self._queue_share(context)
         trigger = SlurmAdmissionTrigger(
             job_name=options.job_name,
@@ -210,6 +213,20 @@ class SlurmJobOperator(BaseOperator):
         if self.deferrable:
             self.defer(trigger=trigger, method_name="execute_admitted")
         self._admitted(asyncio.run(_first_event(trigger)))
+
+    def _keep_claim(self) -> None:
+        """A run waiting for room keeps its claim for as long as the task may wait: otherwise, once the claim
+        expires, a later DAG run could claim and stage the same run while this task still means to submit it."""
+        if not self.run_key:
+            return
+        store = self._ledger()
+        run = store.get_run(self.run_key)
+        if run.claimed_by is None or run.state not in RECLAIMABLE:
+            return
+        try:
+            store.renew_claim(self.run_key, run.claimed_by, ttl=self.execution_timeout or CLAIM_WHILE_WAITING)
+        except StaleState:
+            self.log.warning("The claim on run %s expired before it could be renewed", self.run_key)
 
     def _admitted(self, event: dict[str, Any]) -> None:
         if event["status"] != "admitted":

@@ -113,15 +113,16 @@ def test_a_limit_raised_while_tasks_wait_is_picked_up(cluster: AirflowCluster, s
             assert time.monotonic() < deadline, cluster.describe()
             time.sleep(0.5)
         time.sleep(3)
-        assert watch.now() == 1  # the others wait: one job while the limit is 1
+        assert watch.most == 1  # the others wait: one job while the limit is 1
         set_max_submit(slurm, 3)
         raised = time.monotonic()
-        while watch.now() < 3:
+        while (queued := watch.now()) < 3:
             # the limits are kept 5 s (limits_ttl): well before the first 40 s job ends, three are queued
             if time.monotonic() - raised > 30:
                 tail = "\n".join(log[-3000:] for log in logs(cluster, "admission_deferrable", run_id))
-                raise AssertionError(f"still {watch.now()} queued 30 s on\n{tail}")
+                raise AssertionError(f"still {queued} queued 30 s on\n{tail}")
             time.sleep(0.5)
         cluster.api("PATCH", f"/api/v2/dags/admission_deferrable/dagRuns/{run_id}", json={"state": "failed"})
         slurm.admin("scancel", "-u", slurm.user)
-    assert watch.most == 3
+    assert queued == 3
+    assert watch.most <= 3

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,31 @@ def test_a_request_over_the_partitions_max_time_is_refused_before_sbatch(airflow
     assert run.state is RunState.FAILED
     assert refusal in (run.last_error or "")
     assert slurm.sacct_by_name(f"bp-{run_key}") == []  # nothing was submitted
+
+
+def test_a_run_that_finds_the_queue_full_keeps_its_claim_and_is_submitted_once_room_frees(
+    airflow_env, slurm: LocalSlurm, tmp_path: Path
+) -> None:
+    store, run_key, env = staged_run(tmp_path)  # claimed for an hour
+    scheduler = slurm.scheduler()
+    filler = sbatch_options(job_name=f"bp-filler-{uuid.uuid4().hex[:8]}", output="/dev/null")
+    held = [scheduler.submit(filler, "#!/bin/sh\ntrue\n", hold=True).job_id for _ in range(2)]
+    slurm.admin("sacctmgr", "-i", "modify", "user", slurm.user, "set", "MaxSubmitJobs=2")
+    release = threading.Timer(10, scheduler.cancel, [held])  # room frees 10 s in
+    release.start()
+    try:
+        out = run_dag(airflow_env, slurm, {"command": "true", "run_key": run_key}, deferrable=True, env=env)
+    finally:
+        release.join()
+        slurm.admin("sacctmgr", "-i", "modify", "user", slurm.user, "set", "MaxSubmitJobs=-1")
+        scheduler.close()
+    log = out.stdout + out.stderr
+    assert "Not submitting yet: 2 of 2 jobs queued (MaxSubmitJobs 2)" in log
+    assert "sbatch refused" not in log
+    run = store.get_run(run_key)
+    assert run.state is RunState.SUCCEEDED
+    assert run.claim_expires_at is not None
+    assert run.claim_expires_at - datetime.now(UTC) > timedelta(hours=12)  # renewed for the wait (a day)
 
 
 @pytest.mark.parametrize(("time", "partition"), [("00:10:00", "debug"), ("01:00:00", "work")])
