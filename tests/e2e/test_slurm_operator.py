@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import uuid
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
