@@ -3,8 +3,9 @@
     from beampipe_provider.surveys.dag import survey_dag
     dag = survey_dag(__file__, "surveys/wallaby_hires.yaml")
 
-find_deposits (CASDA, this data interval) -> plan (ledger: registered, enabled sources) -> stage (mapped: download
-and verify) -> process (mapped SlurmDaliugeOperator, capped per facility) -> report (states, provenance, overdue).
+find_deposits (CASDA, this data interval) -> plan (ledger: registered, enabled sources) -> run[i] (a task group
+mapped per run: stage, download and verify -> process, SlurmDaliugeOperator, capped per facility) -> report (states,
+provenance, overdue).
 `survey_event_dag` builds the event-driven variant: an Asset whose AssetWatcher polls CASDA schedules it.
 Parsing reads only the YAML and checks that its files exist: no network, no database.
 """
@@ -25,6 +26,7 @@ from airflow.sdk import (
     XComArg,
     get_current_context,
     task,
+    task_group,
 )
 from airflow.sdk.exceptions import AirflowException
 
@@ -140,38 +142,41 @@ def _process(config: SurveyConfig, base: Path, datasets: XComArg) -> None:
     def report(run_keys: list[str]) -> list[Any]:
         return _report(config, run_keys)
 
+    @task_group(group_id="run")
+    def one_run(run_key: str) -> None:
+        """One run, on its own: its job is submitted as soon as its own data are staged, and a run whose staging
+        fails leaves every other run of the batch going."""
+        staged = CasdaStageOperator(
+            task_id="stage",
+            run_key=run_key,
+            directory=config.staging.directory,
+            casda_conn_id=config.archive.conn_id,
+            beampipe_ledger_conn_id=config.ledger_conn_id,
+            staging_timeout=config.staging.timeout,
+            max_active_tis_per_dag=config.staging.max_active,
+            **_pool(config),
+        )
+        SlurmDaliugeOperator(
+            task_id="process",
+            run_key=run_key,
+            datasets=staged.output,
+            ssh_conn_id=config.facility.ssh_conn_id,
+            graph=str(resolve(base, config.workflow.graph)),
+            facility=_facility(config, base),
+            parameters=config.workflow.parameters,
+            sbatch_options=config.facility.sbatch,
+            job_timeout_s=config.facility.job_timeout.total_seconds(),
+            poll_interval=config.facility.poll_interval.total_seconds(),
+            queue_group=config.survey,
+            queue_share=config.facility.queue_share,
+            provenance_key_conn_id=config.provenance.key_conn_id,
+            beampipe_ledger_conn_id=config.ledger_conn_id,
+            max_active_tis_per_dag=config.facility.max_active_runs,  # this survey's share of the facility
+            **_pool(config),
+        )
+
     run_keys = plan(cast("list[dict[str, Any]]", datasets))  # an XCom at parse time, the list at run time
-    staged = CasdaStageOperator.partial(
-        task_id="stage",
-        directory=config.staging.directory,
-        casda_conn_id=config.archive.conn_id,
-        beampipe_ledger_conn_id=config.ledger_conn_id,
-        staging_timeout=config.staging.timeout,
-        max_active_tis_per_dag=config.staging.max_active,
-        **_pool(config),
-    ).expand(run_key=run_keys)
-    processed = SlurmDaliugeOperator.partial(
-        task_id="process",
-        ssh_conn_id=config.facility.ssh_conn_id,
-        graph=str(resolve(base, config.workflow.graph)),
-        facility=_facility(config, base),
-        parameters=config.workflow.parameters,
-        sbatch_options=config.facility.sbatch,
-        job_timeout_s=config.facility.job_timeout.total_seconds(),
-        poll_interval=config.facility.poll_interval.total_seconds(),
-        queue_group=config.survey,
-        queue_share=config.facility.queue_share,
-        provenance_key_conn_id=config.provenance.key_conn_id,
-        beampipe_ledger_conn_id=config.ledger_conn_id,
-        max_active_tis_per_dag=config.facility.max_active_runs,  # this survey's share of the facility
-        **_pool(config),
-    ).expand_kwargs(staged.output.map(_process_kwargs))
-    processed >> report(cast("list[str]", run_keys))
-
-
-def _process_kwargs(staged: Any) -> dict[str, Any]:
-    """A staging report -> the process task's run and inputs."""
-    return {"run_key": staged["run_key"], "datasets": staged}
+    one_run.expand(run_key=run_keys) >> report(cast("list[str]", run_keys))
 
 
 def _pool(config: SurveyConfig) -> dict[str, Any]:

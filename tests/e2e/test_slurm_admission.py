@@ -97,11 +97,11 @@ def test_ten_tasks_never_hold_more_than_max_submit_jobs_and_all_finish(
 
 
 def test_a_facility_cap_below_the_sites_limits_is_kept(cluster: AirflowCluster, slurm: LocalSlurm) -> None:
-    set_max_submit(slurm, -1)  # only the DAG's max_queued=2 holds the queue back: Slurm would take all six
+    set_max_submit(slurm, -1)  # only the DAG's max_queued=2 holds the queue back: Slurm would take all four
     with QueueWatch(slurm.user) as watch:
         _, tasks = run_all(cluster, "admission_capped")
     assert watch.most == 2
-    assert [t["state"] for t in tasks] == ["success"] * 6
+    assert [t["state"] for t in tasks] == ["success"] * 4
 
 
 def test_a_limit_raised_while_tasks_wait_is_picked_up(cluster: AirflowCluster, slurm: LocalSlurm) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from beampipe_provider.ledger.states import RunState
 from beampipe_provider.provenance.chain import ProvenanceLedger
 from tests.e2e.survey import ledger_store, sqlite_ledger, survey_env
@@ -46,3 +48,23 @@ def test_a_day_of_deposits_runs_once_per_source_and_again_runs_nothing(
     assert [(r.run_key, r.scheduler_job_id, r.attempt) for r in again] == [
         (r.run_key, r.scheduler_job_id, r.attempt) for r in runs
     ]
+
+
+def test_a_run_whose_staging_fails_stops_only_itself(airflow_env, survey_dags, casda, slurm, tmp_path, staging) -> None:
+    survey = survey_dags / "surveys" / "wallaby_hires.yaml"
+    config = yaml.safe_load(survey.read_text())
+    config["retries"]["retries"] = 0  # the first staging fails for good
+    survey.write_text(yaml.safe_dump(config))
+    store = ledger_store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    env, _ = survey_env(survey_dags, casda, slurm, sqlite_ledger(tmp_path / "ledger.db"), staging)
+    casda.faults(soda_job_error=1)  # CASDA's staging job for one run ends in ERROR
+
+    out = airflow_env.airflow("dags", "test", "wallaby_hires", "2024-03-02", env=env, check=False)
+
+    runs = store.list_runs("WALLABY").items
+    states = sorted(r.state for r in runs)
+    # the other two runs were processed all the same (they used to be skipped with the whole mapped task)
+    assert states == sorted([RunState.CLAIMED, RunState.SUCCEEDED, RunState.SUCCEEDED]), out.stdout[-8000:]
+    assert len({r.scheduler_job_id for r in runs if r.state is RunState.SUCCEEDED}) == 2
+    (stuck,) = [r for r in runs if r.state is RunState.CLAIMED]
+    assert stuck.scheduler_job_id is None  # nothing was submitted for the run without data

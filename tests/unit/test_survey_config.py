@@ -79,8 +79,10 @@ def test_the_survey_dags_parse_without_network_or_ledger(dags: Path) -> None:
     bag = DagBag(str(dags))  # no connections, no ledger, no emulator exist here
     assert bag.import_errors == {}
     periodic, events = bag.dags["wallaby_hires"], bag.dags["wallaby_hires_events"]
-    assert [t.task_id for t in periodic.tasks] == ["find_deposits", "plan", "stage", "process", "report"]
-    assert periodic.task_dict["process"].partial_kwargs["max_active_tis_per_dag"] == 4
+    assert [t.task_id for t in periodic.tasks] == ["find_deposits", "plan", "run.stage", "run.process", "report"]
+    # one mapped group per run: a run's job waits for its own staging only
+    assert periodic.task_dict["run.process"].upstream_task_ids == {"plan", "run.stage"}
+    assert periodic.task_dict["run.process"].max_active_tis_per_dag == 4
     (asset,) = events.timetable.asset_condition.objects
     (watcher,) = asset.watchers  # the event-driven variant: a CASDA-polling watcher
     assert type(watcher.trigger).__name__ == "CasdaDepositEventTrigger"

@@ -14,7 +14,7 @@ def mapped_jobs(*, deferrable: bool, count: int, max_queued: int | None = None) 
     SlurmJobOperator.partial(
         task_id="job",
         ssh_conn_id="slurm_test",
-        command="sleep {{ dag_run.conf.get('sleep', 5) }}",
+        command="sleep {{ dag_run.conf.get('sleep', 3) }}",
         sbatch_options={"time": "5", "output": "/dev/null"},
         queue_group="admission-test",
         max_queued=max_queued,
@@ -36,7 +36,7 @@ def admission_in_worker() -> None:
 
 @dag(schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
 def admission_capped() -> None:
-    mapped_jobs(deferrable=True, count=6, max_queued=2)
+    mapped_jobs(deferrable=True, count=4, max_queued=2)
 
 
 admission_deferrable()
