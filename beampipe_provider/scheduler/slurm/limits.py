@@ -22,10 +22,6 @@ _MEM = re.compile(r"^(?P<n>\d+)(?P<unit>[KMGT]?)B?$", re.IGNORECASE)
 _MEM_MB = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
 
 
-class RequestRefused(SchedulerError):
-    """The request cannot run on the named partition (or it does not exist): retrying cannot help."""
-
-
 def parse_duration(value: str) -> timedelta | None:
     """Slurm's time formats (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS); None for UNLIMITED/NONE."""
     value = value.strip()
