@@ -31,7 +31,6 @@ from beampipe_provider.ledger.schema import (
     run_events,
     runs,
     sources,
-    watermarks,
 )
 from beampipe_provider.ledger.states import (
     RECLAIMABLE,
@@ -719,25 +718,3 @@ class LedgerStore:
             items=[convert(row) for row in rows],
             next_after=rows[-1].id if more and rows else None,
         )
-
-    # -- watermarks -----------------------------------------------------------------------------------------
-
-    def get_watermark(self, archive: str, survey: str, name: str) -> str | None:
-        query = sa.select(watermarks.c.value).where(
-            watermarks.c.archive == archive,
-            watermarks.c.survey == survey,
-            watermarks.c.name == name,
-        )
-        with self.engine.begin() as conn:
-            return conn.execute(query).scalar_one_or_none()
-
-    def set_watermark(self, archive: str, survey: str, name: str, value: str) -> None:
-        row = {"archive": archive, "survey": survey, "name": name, "value": value, "updated_at": self._clock()}
-        with self.engine.begin() as conn:
-            bulk_insert(
-                conn,
-                watermarks,
-                [row],
-                conflict=["archive", "survey", "name"],
-                update=lambda excluded: {"value": excluded.value, "updated_at": excluded.updated_at},
-            )

@@ -264,14 +264,6 @@ def test_runs_list_filters_and_pages(store):
         store.resolve_run_key("ffffffffff")
 
 
-def test_watermark_moves_and_is_per_survey(store):
-    assert store.get_watermark("casda", "WALLABY", "event_date") is None
-    store.set_watermark("casda", "WALLABY", "event_date", "2024-03-01T00:00:00Z")
-    store.set_watermark("casda", "WALLABY", "event_date", "2024-03-02T00:00:00Z")
-    assert store.get_watermark("casda", "WALLABY", "event_date") == "2024-03-02T00:00:00Z"
-    assert store.get_watermark("casda", "DINGO", "event_date") is None
-
-
 def test_a_hostile_survey_name_is_refused_before_anything_is_written(store):
     with pytest.raises(
         ValueError, match=r"survey \"W'; DROP TABLE beampipe_runs; --\": Value error, not a valid survey"
