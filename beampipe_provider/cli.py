@@ -18,7 +18,6 @@ from beampipe_provider.ledger.errors import LedgerError
 from beampipe_provider.ledger.record_files import RecordFileError, load_dataset_file, load_source_list
 from beampipe_provider.ledger.states import RunState
 from beampipe_provider.ledger.store import LedgerStore, Run
-from beampipe_provider.provenance.chain import ProvenanceLedger
 from beampipe_provider.provenance.export import to_openlineage, to_prov_json
 from beampipe_provider.provenance.signing import load_public_key
 from beampipe_provider.provenance.verify import verify
@@ -185,7 +184,7 @@ def cmd_runs_show(args: argparse.Namespace) -> None:
 
 def _envelope(store: LedgerStore, run_key_prefix: str) -> dict[str, Any]:
     run_key = store.resolve_run_key(run_key_prefix)
-    envelope = ProvenanceLedger(store.engine).get(run_key)
+    envelope = store.provenance_envelope(run_key)
     if envelope is None:
         raise LedgerError(f"run {run_key} has no provenance record yet")
     return envelope
@@ -212,7 +211,7 @@ def cmd_provenance_verify(args: argparse.Namespace) -> int:
         store = _store(args)
         envelope = _envelope(store, args.target)
         run = envelope["record"]["run"]
-        chain = ProvenanceLedger(store.engine).chain(run["survey"], until_run_key=run["run_key"])
+        chain = store.provenance_chain(run["survey"], until_run_key=run["run_key"])
     problems = verify(envelope, key, chain=chain, outputs_root=args.outputs_root)
     for problem in problems:
         print(problem)

@@ -8,7 +8,6 @@ from urllib.parse import quote
 
 from beampipe_provider.ledger.store import LedgerStore, Run, RunEvent
 from beampipe_provider.plugins.models import EventOut, Provenance, RunDetail, RunOut, TaskLink
-from beampipe_provider.provenance.chain import ProvenanceLedger
 
 # Tasks write "dag_id/run_id/task_id/map_index" (or without the map index) as the actor of their transitions.
 # Airflow's ids never contain "/", so four (three) slash-free parts are a task instance; anything else is not.
@@ -36,7 +35,7 @@ def latest_task(events: Sequence[RunEvent], airflow_base: str) -> TaskLink | Non
 
 
 def provenance_of(store: LedgerStore, run_key: str) -> Provenance | None:
-    envelope = ProvenanceLedger(store.engine).get(run_key)
+    envelope = store.provenance_envelope(run_key)
     if envelope is None:
         return None
     return Provenance(

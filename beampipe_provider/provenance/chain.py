@@ -1,25 +1,22 @@
 """The provenance chain in the ledger: append a signed record after the survey's latest, read it back, walk it.
 
-Appending is race-safe without locks: `previous_sha256` is unique (the first record of a survey stores
-"genesis:<survey>"), so of two runs chaining onto the same record only one insert succeeds; the other re-reads
-the new latest record, rebuilds, re-signs and tries again."""
+Appending is race-safe without locks: the ledger's provenance room refuses a second record with the same
+`previous` (see `ledger/provenance.py`), so of two runs chaining onto the same record only one insert succeeds; the
+other re-reads the new latest record, rebuilds, re-signs and tries again."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
-from beampipe_provider.ledger.schema import provenance
+from beampipe_provider.ledger.provenance import Envelope, ProvenanceRoom
+from beampipe_provider.ledger.room import Clock, utcnow
 from beampipe_provider.provenance.signing import sign
 
-Envelope = dict[str, Any]
+__all__ = ["ChainBusy", "Envelope", "ProvenanceLedger"]
 
 
 class ChainBusy(RuntimeError):
@@ -27,19 +24,15 @@ class ChainBusy(RuntimeError):
 
 
 class ProvenanceLedger:
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.engine = engine
-        self._clock = clock
+    """Signing and chaining over the ledger's provenance room (a LedgerStore is one: `ProvenanceLedger(store)`
+    and `ProvenanceLedger(store.engine)` write to the same table)."""
+
+    def __init__(self, ledger: Engine | ProvenanceRoom, clock: Clock = utcnow) -> None:
+        self.room = ledger if isinstance(ledger, ProvenanceRoom) else ProvenanceRoom(ledger, clock)
+        self.engine = self.room.engine
 
     def latest_sha256(self, survey: str) -> str | None:
-        query = (
-            sa.select(provenance.c.record_sha256)
-            .where(provenance.c.survey == survey)
-            .order_by(provenance.c.id.desc())
-            .limit(1)
-        )
-        with self.engine.begin() as conn:
-            return conn.execute(query).scalar_one_or_none()
+        return self.room.latest_provenance_sha256(survey)
 
     def append(
         self, survey: str, run_key: str, make_record: Callable[[str | None], Mapping[str, Any]], key: Ed25519PrivateKey
@@ -49,40 +42,14 @@ class ProvenanceLedger:
             if (existing := self.get(run_key)) is not None:
                 return existing
             envelope = sign(make_record(self.latest_sha256(survey)), key)
-            row = {
-                "survey": survey,
-                "run_key": run_key,
-                "record_sha256": envelope["record_sha256"],
-                "previous_sha256": envelope["record"].get("previous") or f"genesis:{survey}",
-                "envelope": json.dumps(envelope, sort_keys=True),
-                "created_at": self._clock(),
-            }
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(sa.insert(provenance).values(row))
-            except IntegrityError:
-                continue  # someone chained first (or recorded this run): look again
-            return envelope
+            if self.room.add_provenance(survey, run_key, envelope):
+                return envelope
+            # someone chained first (or recorded this run): look again
         raise ChainBusy(f"could not chain the record of run {run_key} after 20 attempts")
 
     def get(self, run_key: str) -> Envelope | None:
-        with self.engine.begin() as conn:
-            text = conn.execute(
-                sa.select(provenance.c.envelope).where(provenance.c.run_key == run_key)
-            ).scalar_one_or_none()
-        return json.loads(text) if text else None
+        return self.room.provenance_envelope(run_key)
 
     def chain(self, survey: str, *, until_run_key: str | None = None) -> list[Envelope]:
         """The survey's records in chain order, up to and including `until_run_key`."""
-        with self.engine.begin() as conn:
-            rows = conn.execute(
-                sa.select(provenance.c.run_key, provenance.c.envelope)
-                .where(provenance.c.survey == survey)
-                .order_by(provenance.c.id)
-            ).all()
-        chain = []
-        for row in rows:
-            chain.append(json.loads(row.envelope))
-            if row.run_key == until_run_key:
-                break
-        return chain
+        return self.room.provenance_chain(survey, until_run_key=until_run_key)
