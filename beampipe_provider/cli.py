@@ -21,7 +21,7 @@ from beampipe_provider.ledger.store import LedgerStore, Run
 from beampipe_provider.provenance.export import to_openlineage, to_prov_json
 from beampipe_provider.provenance.signing import load_public_key
 from beampipe_provider.provenance.verify import verify
-from beampipe_provider.surveys.planning import SUMMARY_HEADER, summarise
+from beampipe_provider.surveys.report import SUMMARY_HEADER, summarise
 from beampipe_provider.text_table import text_table
 
 URL_ENV = "BEAMPIPE_LEDGER_URL"
@@ -157,13 +157,7 @@ def cmd_runs_report(args: argparse.Namespace) -> None:
     """The survey's runs as an operator reads them: source, datasets, state, Slurm job, duration, provenance."""
     store = _store(args)
     key = load_public_key(args.public_key.read_bytes()) if args.public_key else None
-    run_keys: list[str] = []
-    after: int | None = None
-    while True:
-        page = store.list_runs(args.survey, after=after, limit=1000)
-        run_keys += [r.run_key for r in page.items]
-        if (after := page.next_after) is None:
-            break
+    run_keys = [r.run_key for r in store.iter_runs(args.survey)]
     _print_table([s.row() for s in summarise(store, run_keys, key)], SUMMARY_HEADER)
 
 

@@ -20,20 +20,27 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_chain(envelopes: Sequence[Mapping[str, Any]]) -> list[str]:
-    """A survey's envelopes in order: each record's `previous` is the hash of the one before; the first has none."""
-    problems = []
+def chain_breaks(envelopes: Sequence[Mapping[str, Any]]) -> list[str | None]:
+    """For each of a survey's envelopes in order, what is wrong with its place in the chain (None: nothing). Each
+    record's `previous` must be the hash of the one before; the first has none."""
+    breaks: list[str | None] = []
     expected: str | None = None
     for envelope in envelopes:
         record = envelope.get("record", {})
         run_key = record.get("run", {}).get("run_key", "?")
-        if record.get("previous") != expected:
-            problems.append(
-                f"chain: record of run {run_key} follows {record.get('previous') or 'nothing'}, but the record "
-                f"before it is {expected or 'none'} (a record was removed, inserted or changed)"
-            )
+        breaks.append(
+            None
+            if record.get("previous") == expected
+            else f"chain: record of run {run_key} follows {record.get('previous') or 'nothing'}, but the record "
+            f"before it is {expected or 'none'} (a record was removed, inserted or changed)"
+        )
         expected = str(envelope.get("record_sha256"))
-    return problems
+    return breaks
+
+
+def check_chain(envelopes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A survey's envelopes in order: one line per record out of place."""
+    return [problem for problem in chain_breaks(envelopes) if problem]
 
 
 def check_outputs(record: Mapping[str, Any], *, root: Path | None = None) -> tuple[list[str], int]:
