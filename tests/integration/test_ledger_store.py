@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from beampipe_provider.ledger.errors import StaleState, UnknownDatasets, UnknownRun, UnknownSources
 from beampipe_provider.ledger.records import DatasetRecord, SourceRecord
 from beampipe_provider.ledger.states import IllegalTransition, RunState
+from beampipe_provider.ledger.store import all_pages
 
 S = RunState
 TTL = timedelta(minutes=5)
@@ -262,6 +263,16 @@ def test_runs_list_filters_and_pages(store):
     assert store.resolve_run_key(keys[0][:10]) == keys[0]
     with pytest.raises(UnknownRun):
         store.resolve_run_key("ffffffffff")
+
+
+def test_every_page_is_walked_once_in_order(store):
+    keys = [planned_run(store, f"HIPASSJ13{i:02d}-12") for i in range(7)]
+    store.claim_runs("a", ttl=TTL, run_keys=keys[::2])
+    assert [r.run_key for r in store.iter_runs("WALLABY", page_size=2)] == keys
+    assert [r.run_key for r in store.iter_runs("WALLABY", state=S.CLAIMED, page_size=3)] == keys[::2]
+    assert list(store.iter_runs("DINGO")) == []
+    sources = all_pages(lambda after: store.list_sources("WALLABY", limit=3, after=after))
+    assert [s.source_id for s in sources] == [f"HIPASSJ13{i:02d}-12" for i in range(7)]
 
 
 def test_a_hostile_survey_name_is_refused_before_anything_is_written(store):
