@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 
+from beampipe_provider.cli import main as beampipe
 from beampipe_provider.ledger.states import RunState
 from beampipe_provider.ledger.store import LedgerStore
 from beampipe_provider.provenance.chain import ProvenanceLedger
-from beampipe_provider.provenance.signing import sign
+from beampipe_provider.provenance.signing import public_pem, sign
 from beampipe_provider.surveys.report import (
     ProvenanceState,
     ProvenanceStatus,
@@ -104,3 +105,21 @@ def test_a_report_over_many_runs_reads_the_chain_once(store: LedgerStore) -> Non
     # one read of the survey's chain, then two reads per run (the run, its datasets): linear in the runs
     assert sum("beampipe_provenance" in statement for statement in sent) == 1
     assert len(sent) == 2 * len(runs) + 1
+
+
+def test_beampipe_runs_report_lists_every_run_of_the_survey(store: LedgerStore, ledger_url: str, tmp_path, capsys):
+    key = Ed25519PrivateKey.generate()
+    (tmp_path / "signer.pub").write_bytes(public_pem(key))
+    runs = planned_runs(store, 5)
+    succeed(store, runs[:3])
+    for run_key in runs[:2]:
+        ProvenanceLedger(store).append("WALLABY", run_key, maker(run_key), key)
+    by_key = {r.run_key: r.source_id for r in store.iter_runs("WALLABY")}
+
+    pub = str(tmp_path / "signer.pub")
+    command = ["--db", ledger_url, "runs", "report", "--survey", "WALLABY", "--public-key", pub]
+    assert beampipe(command) == 0
+
+    rows = {line.split()[0]: line.split()[-1] for line in capsys.readouterr().out.splitlines()[1:]}
+    expected = ["verified", "verified", "missing", "-", "-"]
+    assert rows == {by_key[r]: status for r, status in zip(runs, expected, strict=True)}
