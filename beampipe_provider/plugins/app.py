@@ -12,8 +12,6 @@ from starlette.exceptions import HTTPException
 from beampipe_provider import __version__
 from beampipe_provider.ledger.errors import LedgerError
 
-MOUNT = "/beampipe"
-
 
 @asynccontextmanager
 async def _attach_routes(app: FastAPI) -> AsyncIterator[None]:

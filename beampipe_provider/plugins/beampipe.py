@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 from airflow.sdk import conf
 from airflow.sdk.plugins_manager import AirflowPlugin
 
-from beampipe_provider.plugins.app import MOUNT, create_app
+from beampipe_provider.plugins import MOUNT
+from beampipe_provider.plugins.app import create_app
 
 
 def _href(path: str) -> str:

@@ -11,7 +11,7 @@ from beampipe_provider.hooks.ledger import LedgerHook
 from beampipe_provider.ledger.errors import UnknownRun
 from beampipe_provider.ledger.records import SourceRecord, check_survey
 from beampipe_provider.ledger.store import LedgerStore
-from beampipe_provider.plugins.app import MOUNT
+from beampipe_provider.plugins import MOUNT
 from beampipe_provider.plugins.models import RunDetail
 from beampipe_provider.plugins.runs import detail
 
