@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from beampipe_provider.common.text_table import text_table
 from beampipe_provider.ledger import migrate
 from beampipe_provider.ledger.engine import create_ledger_engine, default_ledger_url, ledger_url_from_connection
 from beampipe_provider.ledger.errors import LedgerError
@@ -22,7 +23,6 @@ from beampipe_provider.provenance.export import to_openlineage, to_prov_json
 from beampipe_provider.provenance.signing import load_public_key
 from beampipe_provider.provenance.verify import verify
 from beampipe_provider.surveys.report import SUMMARY_HEADER, summarise
-from beampipe_provider.text_table import text_table
 
 URL_ENV = "BEAMPIPE_LEDGER_URL"
 

@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from beampipe_provider.archive.casda.tap import AsyncTapClient, TapClient
+from beampipe_provider.archive.tap import AsyncTapClient, TapClient
 
 PUBLIC_TAP_URL = "https://casda.csiro.au/casda_vo_tools/tap"
 PUBLIC_SODA_URL = "https://casda.csiro.au/casda_data_access"

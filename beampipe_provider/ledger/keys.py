@@ -1,26 +1,11 @@
-"""Deterministic identities: run keys and dataset content signatures (canonical JSON + sha256)."""
+"""Deterministic identities: run keys (canonical JSON + sha256, `common.canonical`)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-
-def canonical_json(value: Any) -> str:
-    """The one serialisation that is hashed: sorted keys, no whitespace, no NaN, UTF-8 kept as is."""
-    return json.dumps(
-        value,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
-
-
-def sha256_hex(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+from beampipe_provider.common.canonical import sha256_hex
 
 
 def run_key(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from beampipe_provider.ledger.keys import sha256_hex
+from beampipe_provider.common.canonical import sha256_hex
 from beampipe_provider.ledger.schema import DATASET_ID_LEN, SOURCE_ID_LEN, SURVEY_LEN
 
 # Common IDs reach file names, ADQL and remote shells later: letters, digits and + - _ . only.

@@ -11,8 +11,8 @@ import httpx
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from beampipe_provider.archive.casda.download import stage_and_download
 from beampipe_provider.archive.casda.staging import CasdaStager
+from beampipe_provider.archive.fetch import stage_and_download
 from beampipe_provider.hooks.casda import CasdaHook
 from beampipe_provider.hooks.ledger import LedgerHook
 from beampipe_provider.ledger.states import RunState

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from beampipe_provider.ledger.keys import canonical_json, sha256_hex
+from beampipe_provider.common.canonical import canonical_json, sha256_hex
 from beampipe_provider.provenance.redact import redact, redact_url
 
 SCHEMA = "beampipe-provenance/1"

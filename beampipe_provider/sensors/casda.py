@@ -10,7 +10,7 @@ from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from beampipe_provider.archive.casda.discovery import DEFAULT_SOURCE_PATTERN, SurveyRules, discover
-from beampipe_provider.archive.casda.tap import ArchiveUnavailable
+from beampipe_provider.archive.errors import ArchiveUnavailable
 from beampipe_provider.hooks.casda import CasdaHook
 from beampipe_provider.hooks.ledger import LedgerHook
 from beampipe_provider.ledger.records import DatasetRecord

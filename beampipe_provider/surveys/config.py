@@ -14,9 +14,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from beampipe_provider.archive.casda.discovery import SurveyRules
+from beampipe_provider.common.yaml_models import parse_yaml_model
 from beampipe_provider.ledger.records import Survey
 from beampipe_provider.workflow.facility import FacilityError, load_facility
-from beampipe_provider.yaml_models import parse_yaml_model
 
 _DAG_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$")
 _CONN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$")

@@ -207,9 +207,9 @@ def _log_plan(batch: Any) -> None:
 
 
 def _report(config: SurveyConfig, run_keys: list[str]) -> list[Any]:
+    from beampipe_provider.common.text_table import text_table
     from beampipe_provider.hooks.signing import get_signing_key
     from beampipe_provider.surveys.report import SUMMARY_HEADER, as_json, needs_attention, overdue, summarise
-    from beampipe_provider.text_table import text_table
 
     store = LedgerHook(beampipe_ledger_conn_id=config.ledger_conn_id).get_store()
     key = get_signing_key(config.provenance.key_conn_id).public_key() if config.provenance.key_conn_id else None

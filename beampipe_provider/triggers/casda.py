@@ -10,7 +10,7 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from beampipe_provider.archive.casda.discovery import Discovery, SurveyRules, adiscover, parse_timestamp
-from beampipe_provider.archive.casda.tap import ArchiveError, ArchiveQueryError, ArchiveUnavailable
+from beampipe_provider.archive.errors import ArchiveError, ArchiveQueryError, ArchiveUnavailable
 
 STATE_KEY = "casda_deposits"  # the event trigger's entry in its asset_state_store
 

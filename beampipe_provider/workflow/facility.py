@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from beampipe_provider.common.yaml_models import parse_yaml_model
 from beampipe_provider.scheduler.slurm.options import SbatchOptions
-from beampipe_provider.yaml_models import parse_yaml_model
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _SHELL_LINE = re.compile(r"^[^\x00-\x08\x0a-\x1f\x7f]*$")  # one line, no control characters

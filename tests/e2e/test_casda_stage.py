@@ -6,7 +6,7 @@ import hashlib
 import json
 
 from beampipe_provider.archive.casda.discovery import SurveyRules, discover
-from beampipe_provider.archive.casda.tap import TapClient
+from beampipe_provider.archive.tap import TapClient
 from beampipe_provider.ledger import migrate
 from beampipe_provider.ledger.engine import create_ledger_engine
 from beampipe_provider.ledger.records import SourceRecord

@@ -10,7 +10,8 @@ import pyvo
 import sqlalchemy as sa
 
 from beampipe_provider.archive.casda.discovery import SurveyRules, adiscover, discover
-from beampipe_provider.archive.casda.tap import ArchiveQueryError, ArchiveUnavailable, AsyncTapClient, TapClient
+from beampipe_provider.archive.errors import ArchiveQueryError, ArchiveUnavailable
+from beampipe_provider.archive.tap import AsyncTapClient, TapClient
 
 WALLABY = SurveyRules(
     survey="WALLABY",

@@ -12,9 +12,16 @@ import requests
 from astropy.coordinates import SkyCoord
 from astroquery.casda import Casda
 
-from beampipe_provider.archive.casda.download import ChecksumMismatch, download
-from beampipe_provider.archive.casda.staging import CasdaStager, NotAuthorised, StagingFailed, StagingTimeout
-from beampipe_provider.archive.casda.tap import ArchiveUnavailable, TapClient
+from beampipe_provider.archive.casda.staging import CasdaStager
+from beampipe_provider.archive.errors import (
+    ArchiveUnavailable,
+    ChecksumMismatch,
+    NotAuthorised,
+    StagingFailed,
+    StagingTimeout,
+)
+from beampipe_provider.archive.fetch import download
+from beampipe_provider.archive.tap import TapClient
 
 USER, PASSWORD = "opal-user@example.org", "opal-password"
 VISIBILITIES = "SELECT TOP 2 * FROM ivoa.obscore WHERE dataproduct_type = 'visibility' ORDER BY obs_publisher_did"

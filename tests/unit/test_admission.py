@@ -61,7 +61,7 @@ def test_a_bad_cap_or_share_is_refused_naming_it(cap: int | None, share: float) 
 
 
 def test_on_a_multi_cluster_site_the_guard_counts_and_submits_on_the_named_cluster() -> None:
-    from beampipe_provider.sansio import advance
+    from beampipe_provider.common.sansio import advance
     from beampipe_provider.scheduler.slurm import sbatch_options
     from beampipe_provider.scheduler.slurm.steps import submit
     from beampipe_provider.scheduler.transport import CommandResult

@@ -6,7 +6,7 @@ import pytest
 
 from beampipe_provider.archive.casda import adql
 from beampipe_provider.archive.casda.discovery import SurveyRules, discovery_steps
-from beampipe_provider.archive.casda.tap import TapResult
+from beampipe_provider.archive.tap import TapResult
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 

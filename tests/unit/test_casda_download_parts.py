@@ -5,7 +5,9 @@ import zlib
 
 import pytest
 
-from beampipe_provider.archive.casda.download import (
+from beampipe_provider.archive.casda.staging import pair_checksums, parse_datalink, parse_job
+from beampipe_provider.archive.errors import StagingFailed
+from beampipe_provider.archive.fetch import (
     Checksum,
     ChecksumMismatch,
     UnsafeFileName,
@@ -13,7 +15,6 @@ from beampipe_provider.archive.casda.download import (
     parse_checksum,
     safe_file_name,
 )
-from beampipe_provider.archive.casda.staging import StagingFailed, pair_checksums, parse_datalink, parse_job
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", "../etc/passwd", "/etc/passwd", "a\\b", "a\x00b", "a\nb", "x" * 256])

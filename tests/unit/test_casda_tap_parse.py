@@ -2,7 +2,8 @@
 
 import pytest
 
-from beampipe_provider.archive.casda.tap import ArchiveQueryError, ArchiveUnavailable, parse_tap_response
+from beampipe_provider.archive.errors import ArchiveQueryError, ArchiveUnavailable
+from beampipe_provider.archive.tap import parse_tap_response
 from beampipe_provider.testing.casda import votable
 
 

@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from beampipe_provider.ledger.keys import canonical_json, run_key
+from beampipe_provider.common.canonical import canonical_json
+from beampipe_provider.ledger.keys import run_key
 from beampipe_provider.ledger.records import DatasetRecord
 
 BASE = dict(

@@ -1,53 +1,93 @@
-"""CASDA as an `Archive`: the TAP discovery, SODA staging and verified downloads of this package, behind one face."""
+"""CASDA as an `Archive`: TAP discovery, SODA staging negotiation and verified fetches, behind one face."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
-from beampipe_provider.archive.base import Archive, LocalFile, StagedFile
-from beampipe_provider.archive.casda.discovery import SurveyRules, discover
-from beampipe_provider.archive.casda.download import download
+from beampipe_provider.archive.base import Archive, ConnectionFields, Discovery, FetchItem, LocalFile, StagingPlan
+from beampipe_provider.archive.casda.discovery import SurveyRules, adiscover, discover
+from beampipe_provider.archive.casda.endpoints import CasdaEndpoints
 from beampipe_provider.archive.casda.staging import CasdaStager
-from beampipe_provider.archive.casda.tap import TapClient
+from beampipe_provider.archive.errors import NotAuthorised, UnsafeFileName
+from beampipe_provider.archive.fetch import fetch, file_name_of
+from beampipe_provider.archive.tap import AsyncTapClient, TapClient
 from beampipe_provider.ledger.records import DatasetRecord
+
+HTTP_TIMEOUT_S = 120.0
 
 
 class CasdaArchive:
     name = "casda"
+    Rules: ClassVar[type[SurveyRules]] = SurveyRules
 
-    def __init__(
-        self,
-        *,
-        tap_url: str,
-        rules: SurveyRules | dict[str, Any],
-        username: str | None = None,
-        password: str | None = None,
-    ) -> None:
+    def __init__(self, *, rules: Mapping[str, Any] | SurveyRules, connection: ConnectionFields) -> None:
         self.rules = rules if isinstance(rules, SurveyRules) else SurveyRules.model_validate(rules)
-        self._http = httpx.Client(timeout=120.0)
-        self._tap = TapClient(tap_url, client=self._http)
-        self._stager = (
-            CasdaStager(username=username, password=password, client=self._http) if username and password else None
-        )
+        self.endpoints = CasdaEndpoints.of(connection)
+        self._http: httpx.Client | None = None
+        self._async_tap: AsyncTapClient | None = None
 
     def __repr__(self) -> str:
-        return f"CasdaArchive(tap_url={self._tap.tap_url!r}, survey={self.rules.survey!r})"
+        return f"CasdaArchive({self.endpoints!r}, survey={self.rules.survey!r})"
 
-    def discover(self, *, since: datetime | None, until: datetime | None) -> list[DatasetRecord]:
-        return discover(self._tap, self.rules, since=since, until=until).datasets
+    @property
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(timeout=HTTP_TIMEOUT_S)
+        return self._http
 
-    def stage(self, datasets: Sequence[DatasetRecord], *, timeout_s: float) -> Sequence[StagedFile]:
-        if self._stager is None:
-            raise PermissionError("staging CASDA data needs an OPAL username and password")
-        return self._stager.stage([d.access_url for d in datasets if d.access_url], timeout_s=timeout_s)
+    def discover(self, *, since: datetime | None, until: datetime | None) -> Discovery:
+        return discover(TapClient(self.endpoints.tap_url, client=self.http), self.rules, since=since, until=until)
 
-    def download(self, staged: StagedFile, directory: Path) -> LocalFile:
-        return download(self._http, staged.href, directory, checksum_href=staged.checksum_href)
+    async def adiscover(self, *, since: datetime | None, until: datetime | None) -> Discovery:
+        if self._async_tap is None:  # building an HTTP client reads the CA bundle: off the event loop
+            self._async_tap = await asyncio.to_thread(AsyncTapClient, self.endpoints.tap_url)
+        return await adiscover(self._async_tap, self.rules, since=since, until=until)
+
+    def plan_staging(self, datasets: Sequence[DatasetRecord], *, timeout_s: float) -> StagingPlan:
+        """One SODA job for all the run's products; each result paired with its `.checksum`. Two products with the
+        same file name would overwrite each other: that is refused before anything is fetched."""
+        if not (self.endpoints.username and self.endpoints.password):
+            raise NotAuthorised("staging CASDA data needs an OPAL username and password in the connection")
+        stager = CasdaStager(username=self.endpoints.username, password=self.endpoints.password, client=self.http)
+        results = stager.stage([d.access_url for d in datasets if d.access_url], timeout_s=timeout_s)
+        by_name = {d.filename: d for d in datasets if d.filename}
+        items = []
+        for result in results:
+            name = file_name_of(result.href)
+            dataset = by_name.get(name)
+            items.append(
+                FetchItem(
+                    dataset_id=dataset.dataset_id if dataset else name,
+                    url=result.href,
+                    local_name=name,
+                    checksum_url=result.checksum_href,
+                    size=None,  # access_estsize is an estimate in kB: the checksum carries the exact size
+                )
+            )
+        names = [item.local_name for item in items]
+        if clashes := sorted({n for n in names if names.count(n) > 1}):
+            raise UnsafeFileName(f"several products share the file name(s) {', '.join(clashes)}: refusing to overwrite")
+        return StagingPlan(items)
+
+    def fetch(self, item: FetchItem, directory: Path) -> LocalFile:
+        return fetch(self.http, item, directory)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    async def aclose(self) -> None:
+        if self._async_tap is not None:
+            await self._async_tap.aclose()
+            self._async_tap = None
+        self.close()
 
 
 def _conforms(archive: CasdaArchive) -> Archive:

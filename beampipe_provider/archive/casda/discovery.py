@@ -9,16 +9,17 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from beampipe_provider.archive.base import Deposit, Discovery
 from beampipe_provider.archive.casda import adql
-from beampipe_provider.archive.casda.tap import AsyncTapClient, TapClient, TapResult
+from beampipe_provider.archive.tap import AsyncTapClient, TapClient, TapResult
+from beampipe_provider.common.sansio import Done, advance
 from beampipe_provider.ledger.records import DatasetRecord, Survey
-from beampipe_provider.sansio import Done, advance
 
 ARCHIVE = "casda"
 # WALLABY's per-source products start with the source's common ID: HIPASSJ1318-21_A_beam26_10arc_split.ms.tar
@@ -71,23 +72,6 @@ class SurveyRules(BaseModel):
 class TapQuery:
     adql: str
     maxrec: int
-
-
-@dataclass(frozen=True)
-class Discovery:
-    events: list[dict[str, Any]] = field(default_factory=list)
-    datasets: list[DatasetRecord] = field(default_factory=list)
-    # The newest event seen: the next poll starts at it minus the overlap window.
-    watermark: datetime | None = None
-    queries: int = 0
-
-    def ready(self, *, min_sources: int, now: datetime, ready_at: datetime | None) -> bool:
-        """Enough to start a batch: deposits of `min_sources` sources, or any (even none) once `ready_at` passed.
-        Batching a few sources per run of the DAG keeps Slurm's queue and the facility's overheads down."""
-        if ready_at is not None and now >= ready_at:
-            return True
-        sources = {d.source_id for d in self.datasets if d.source_id}
-        return bool(self.datasets) and len(sources) >= min_sources
 
 
 def parse_timestamp(value: str | datetime | None) -> datetime | None:
@@ -167,9 +151,34 @@ def discovery_steps(
                 break
             after_did = str(result.rows[-1]["obs_publisher_did"])
     stamps = [_required_timestamp(e["event_date"]) for e in events]
+    found = list(datasets.values())
     return Discovery(
-        events=events, datasets=list(datasets.values()), watermark=max(stamps, default=None), queries=queries
+        deposits=deposits(events, found), datasets=found, watermark=max(stamps, default=None), queries=queries
     )
+
+
+def deposits(events: list[dict[str, Any]], datasets: list[DatasetRecord]) -> list[Deposit]:
+    """One deposit per observation_event row that brought products of the survey; the key sorts by event time."""
+    by_sbid: dict[int, list[str]] = {}
+    for record in datasets:
+        if record.sbid is not None:
+            by_sbid.setdefault(record.sbid, []).append(record.dataset_id)
+    found = []
+    for row in events:
+        sbid = int(row["sbid"])
+        if ids := by_sbid.get(sbid):
+            stamp = _required_timestamp(row["event_date"]).isoformat()
+            found.append(
+                Deposit(
+                    key=f"{stamp}|{sbid}|{row['event_type']}",
+                    event_type=str(row["event_type"]),
+                    event_date=stamp,
+                    sbid=sbid,
+                    block=str(sbid),
+                    dataset_ids=ids,
+                )
+            )
+    return found
 
 
 def _required_timestamp(value: Any) -> datetime:

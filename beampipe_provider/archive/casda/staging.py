@@ -8,29 +8,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree
 
 import httpx
 
-from beampipe_provider.archive.base import StagedFile
-from beampipe_provider.archive.casda.tap import ArchiveError, ArchiveUnavailable, read_votable
+from beampipe_provider.archive.errors import ArchiveUnavailable, NotAuthorised, StagingFailed, StagingTimeout
+from beampipe_provider.archive.tap import read_votable
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 WAITING = frozenset({"PENDING", "QUEUED", "SUSPENDED", "EXECUTING"})
 
 
-class StagingFailed(ArchiveError):
-    """The archive ended the job in ERROR or ABORTED, or refused the request; carries the archive's message."""
+@dataclass(frozen=True)
+class StagedResult:
+    """A product the SODA job brought online: where to fetch it (exactly as the archive wrote it) and its checksum."""
 
-
-class StagingTimeout(ArchiveError):
-    """The job did not finish before the deadline; it may still finish later."""
-
-
-class NotAuthorised(ArchiveError):
-    """OPAL refused the credentials (HTTP 401/403)."""
+    href: str
+    checksum_href: str | None
 
 
 def _check(response: httpx.Response, what: str) -> httpx.Response:
@@ -74,14 +71,14 @@ def parse_job(content: bytes) -> tuple[str, list[str], str | None]:
     return phase, hrefs, message.strip() if message else None
 
 
-def pair_checksums(hrefs: Sequence[str]) -> list[StagedFile]:
+def pair_checksums(hrefs: Sequence[str]) -> list[StagedResult]:
     """Match each file with its `.checksum` companion (compared on the path, so query strings may differ)."""
 
     def path(href: str) -> str:
         return httpx.URL(href).path
 
     checksums = {path(h).removesuffix(".checksum"): h for h in hrefs if path(h).endswith(".checksum")}
-    return [StagedFile(h, checksums.get(path(h))) for h in hrefs if not path(h).endswith(".checksum")]
+    return [StagedResult(h, checksums.get(path(h))) for h in hrefs if not path(h).endswith(".checksum")]
 
 
 class CasdaStager:
@@ -104,7 +101,7 @@ class CasdaStager:
     def __repr__(self) -> str:
         return "CasdaStager(<credentials hidden>)"
 
-    def stage(self, access_urls: Sequence[str], *, timeout_s: float) -> list[StagedFile]:
+    def stage(self, access_urls: Sequence[str], *, timeout_s: float) -> list[StagedResult]:
         """Stage every product in one SODA job and wait (with backoff) until it completes or `timeout_s` passes."""
         deadline = time.monotonic() + timeout_s
         service, tokens = None, []
@@ -121,7 +118,7 @@ class CasdaStager:
         _check(self._post(f"{job_url}/phase", data={"phase": "RUN"}), "SODA job start")
         return self._wait(job_url, deadline)
 
-    def _wait(self, job_url: str, deadline: float) -> list[StagedFile]:
+    def _wait(self, job_url: str, deadline: float) -> list[StagedResult]:
         interval = self._poll
         while True:
             phase, hrefs, message = parse_job(_check(self._get(job_url), "SODA job status").content)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from typing import TypeVar
 
-from beampipe_provider.sansio import Done, advance
+from beampipe_provider.common.sansio import Done, advance
 from beampipe_provider.scheduler.admission import Bounds, Caps, QueuedJob
 from beampipe_provider.scheduler.base import JobStatus, SubmissionUncertain, SubmittedJob, TransportError
 from beampipe_provider.scheduler.slurm import steps

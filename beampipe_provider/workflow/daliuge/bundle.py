@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, Protocol
 
-from beampipe_provider.ledger.keys import sha256_hex
+from beampipe_provider.common.canonical import sha256_hex
 from beampipe_provider.workflow.daliuge.graph import graph_sha256, prepare_graph
 from beampipe_provider.workflow.facility import Facility
 

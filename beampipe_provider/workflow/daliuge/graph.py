@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from beampipe_provider.ledger.keys import sha256_hex
+from beampipe_provider.common.canonical import sha256_hex
 
 
 class GraphError(ValueError):

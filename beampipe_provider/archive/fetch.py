@@ -1,4 +1,5 @@
-"""Downloads: streamed, resumed with Range, verified against CASDA's .checksum, then renamed into place.
+"""Fetching one product: streamed, resumed with Range, verified (CASDA's .checksum formats, or the size where the
+archive gives no checksum), then renamed into place. Any archive's FetchItem goes through `fetch`.
 
 A file name from the archive is never trusted as a path: it must be one plain name inside the target directory.
 """
@@ -9,27 +10,17 @@ import hashlib
 import os
 import unicodedata
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
 import httpx
 
-from beampipe_provider.archive.base import LocalFile
-from beampipe_provider.archive.casda.staging import CasdaStager
-from beampipe_provider.archive.casda.tap import ArchiveError, ArchiveUnavailable
+from beampipe_provider.archive.base import FetchItem, LocalFile, Verification
+from beampipe_provider.archive.errors import ArchiveUnavailable, ChecksumMismatch, UnsafeFileName
 
 CHUNK = 1 << 20
 MAX_NAME = 255
-
-
-class UnsafeFileName(ArchiveError):
-    pass
-
-
-class ChecksumMismatch(ArchiveError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -91,13 +82,32 @@ def verify(path: Path, expected: Checksum) -> dict[str, str | int]:
     return actual
 
 
+def fetch(client: httpx.Client, item: FetchItem, directory: Path) -> LocalFile:
+    """Fetch `item` into `directory` under its local name. A `.part` left by an interrupted attempt is resumed with a
+    Range request; a mismatch deletes it. Only a verified file gets its final name."""
+    expected = None
+    if item.checksum:
+        expected = parse_checksum(item.checksum)
+    elif item.checksum_url:
+        expected = parse_checksum(_fetch_text(client, item.checksum_url))
+    if expected is None and item.size is not None:
+        expected = Checksum(size=item.size)
+    verification = Verification.CHECKSUM if item.checksum or item.checksum_url else Verification.SIZE
+    if expected is None:
+        verification = Verification.NONE
+    local = _download(client, item.url, directory, safe_file_name(item.local_name), expected)
+    return LocalFile(local.path, local.size, local.sha256, item.dataset_id, verification)
+
+
 def download(client: httpx.Client, href: str, directory: Path, *, checksum_href: str | None = None) -> LocalFile:
-    """Fetch `href` into `directory`. A `.part` left by an interrupted attempt is resumed with a Range request;
-    a checksum mismatch deletes it. Only a verified file gets its final name."""
-    name = file_name_of(href)
+    """Fetch `href` into `directory` under the href's own file name, verified against `checksum_href`."""
+    expected = parse_checksum(_fetch_text(client, checksum_href)) if checksum_href else None
+    return _download(client, href, directory, file_name_of(href), expected)
+
+
+def _download(client: httpx.Client, href: str, directory: Path, name: str, expected: Checksum | None) -> LocalFile:
     directory.mkdir(parents=True, exist_ok=True)
     final, part = directory / name, directory / f".{name}.part"
-    expected = parse_checksum(_fetch_text(client, checksum_href)) if checksum_href else None
     if final.exists() and expected:  # a retry: a verified file is not fetched again
         try:
             digests = verify(final, expected)
@@ -138,15 +148,3 @@ def _stream(client: httpx.Client, href: str, part: Path) -> None:
     except httpx.HTTPError as exc:
         # The partial file stays: the next attempt resumes where this one stopped.
         raise ArchiveUnavailable(f"download of {part.name[1:-5]} interrupted: {exc!r}") from exc
-
-
-def stage_and_download(
-    stager: CasdaStager, client: httpx.Client, access_urls: Sequence[str], directory: Path, *, timeout_s: float
-) -> list[LocalFile]:
-    """Stage the products in one SODA job, then download and verify each into `directory`. Two products with the
-    same file name would overwrite each other: that is refused before anything is downloaded."""
-    results = stager.stage(access_urls, timeout_s=timeout_s)
-    names = [file_name_of(r.href) for r in results]
-    if clashes := sorted({n for n in names if names.count(n) > 1}):
-        raise UnsafeFileName(f"several products share the file name(s) {', '.join(clashes)}: refusing to overwrite")
-    return [download(client, r.href, directory, checksum_href=r.checksum_href) for r in results]

@@ -1,4 +1,4 @@
-"""A TAP client for CASDA: one parser for the sync and async transports, typed errors that decide retries.
+"""A TAP client for any IVOA TAP service (CASDA first): one parser for both transports, typed errors.
 
 CASDA reports query errors as HTTP 200 with `<INFO name="QUERY_STATUS" value="ERROR">`, and a result cut at MAXREC
 with a trailing `QUERY_STATUS=OVERFLOW`: both are read here, so no caller can mistake them for a full answer.
@@ -14,19 +14,9 @@ from typing import Any
 
 import httpx
 
+from beampipe_provider.archive.errors import ArchiveQueryError, ArchiveUnavailable
+
 DEFAULT_TIMEOUT_S = 60.0
-
-
-class ArchiveError(Exception):
-    """Base of archive errors."""
-
-
-class ArchiveUnavailable(ArchiveError):
-    """Transient: the archive did not answer, answered 5xx, or sent a broken document. Retry later."""
-
-
-class ArchiveQueryError(ArchiveError):
-    """Permanent for this query: the archive refused it (QUERY_STATUS=ERROR or HTTP 4xx)."""
 
 
 @dataclass(frozen=True)
