@@ -97,7 +97,7 @@ def main() -> None:
         total = time.perf_counter() - start
         ours = total - client.wait_s - client.parse_s
         print(
-            f"emulator: {args.sbids * 7:,} obscore rows; window: {len(found.events):,} deposits, "
+            f"emulator: {args.sbids * 7:,} obscore rows; window: {len(found.deposits):,} deposits, "
             f"{len(found.datasets):,} datasets, {found.queries} TAP queries"
         )
         print(f"poll -> recorded in ledger: {total:.2f} s ({len(recorded.new):,} new)")

@@ -143,8 +143,10 @@ def archive_class(name: str) -> Any:
     return found[name].load()
 
 
-def load_archive(name: str, *, rules: Mapping[str, Any], connection: ConnectionFields | None = None) -> Archive:
-    """The adapter registered under `name`, for a survey's `rules`, with the connection's endpoints and
-    credentials (None: the archive's public defaults, no credentials)."""
+def load_archive(
+    name: str, *, rules: Mapping[str, Any] | None = None, connection: ConnectionFields | None = None
+) -> Archive:
+    """The adapter registered under `name`, for a survey's `rules` (none: staging only), with the connection's
+    endpoints and credentials (None: the archive's public defaults, no credentials)."""
     archive: Archive = archive_class(name)(rules=rules, connection=connection or ConnectionFields())
     return archive

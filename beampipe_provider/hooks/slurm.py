@@ -13,6 +13,7 @@ from airflow.providers.ssh.hooks.ssh import SSHHook
 from airflow.sdk import BaseHook
 
 from beampipe_provider.scheduler.slurm import AsyncSlurmScheduler, SlurmScheduler
+from beampipe_provider.scheduler.slurm.scheduler import LIMITS_TTL_S
 from beampipe_provider.scheduler.transport import (
     DEFAULT_SSH_PORT,
     AsyncsshTransport,
@@ -51,15 +52,15 @@ class SlurmHook(BaseHook):
         self.ssh_conn_id = ssh_conn_id
         self.clusters = clusters
 
-    def get_scheduler(self) -> SlurmScheduler:
-        """A scheduler whose connection is made on first use and remade after a drop."""
+    def get_scheduler(self, *, limits_ttl: float = LIMITS_TTL_S) -> SlurmScheduler:
+        """A scheduler whose one connection (commands and SFTP) is made on first use and remade after a drop; the
+        site's limits it reads are kept `limits_ttl` s for this login node."""
         return SlurmScheduler(
-            ParamikoTransport(lambda: SSHHook(ssh_conn_id=self.ssh_conn_id).get_conn()), clusters=self.clusters
+            ParamikoTransport(lambda: SSHHook(ssh_conn_id=self.ssh_conn_id).get_conn()),
+            clusters=self.clusters,
+            limits_key=self.ssh_conn_id,
+            limits_ttl=limits_ttl,
         )
-
-    def get_sftp(self) -> Any:
-        """An SFTP session (paramiko SFTPClient) on the login node, for uploading run files."""
-        return SSHHook(ssh_conn_id=self.ssh_conn_id).get_conn().open_sftp()
 
     async def aget_scheduler(self) -> AsyncSlurmScheduler:
         target = ssh_target(await self.aget_connection(self.ssh_conn_id))

@@ -43,6 +43,7 @@ class Run:
     started_at: datetime | None
     finished_at: datetime | None
     last_error: str | None
+    cluster: str | None = None  # the scheduler's cluster of the job, where the site has several
 
     @property
     def duration_s(self) -> float | None:
@@ -189,6 +190,7 @@ class RunsRoom(Room):
         detail: Mapping[str, Any] | None = None,
         scheduler: str | None = None,
         facility: str | None = None,
+        cluster: str | None = None,
         scheduler_job_id: str | None = None,
         error: str | None = None,
         entered_at: datetime | None = None,
@@ -217,6 +219,7 @@ class RunsRoom(Room):
         for name, value in (
             ("scheduler", scheduler),
             ("facility", facility),
+            ("cluster", cluster),
             ("scheduler_job_id", scheduler_job_id),
             ("last_error", error),
         ):

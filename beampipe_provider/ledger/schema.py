@@ -101,7 +101,7 @@ runs = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("scheduler", sa.String(32)),
-    sa.Column("facility", sa.String(64)),
+    sa.Column("facility", sa.String(64)),  # the facility profile's name (setonix, local)
     sa.Column("scheduler_job_id", sa.String(64)),
     sa.Column("claimed_by", sa.String(255)),
     sa.Column("claim_expires_at", UTCDateTime),
@@ -111,6 +111,7 @@ runs = sa.Table(
     sa.Column("started_at", UTCDateTime),
     sa.Column("finished_at", UTCDateTime),
     sa.Column("last_error", sa.Text),
+    sa.Column("cluster", sa.String(64)),  # the Slurm cluster of the job (--clusters), where the site has several
     sa.CheckConstraint(sa.column("state").in_([s.value for s in RunState]), name="state"),
     sa.Index(None, "state", "id"),
     sa.Index(None, "survey", "source_id"),

@@ -32,10 +32,14 @@ class SlurmJobLink(BaseOperatorLink):
         return template.format(job_id=quote(str(job_id)), cluster=quote(str(cluster)))
 
 
-class DaliugeSessionLink(BaseOperatorLink):
-    """The DALiuGE session's web monitor, where the facility profile has one (`session_url`)."""
+class WorkflowSessionLink(BaseOperatorLink):
+    """The workflow engine's web monitor of the run, where the facility profile has one (`session_url`)."""
 
-    name = "DALiuGE session"
+    name = "Workflow session"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         return str(XCom.get_value(ti_key=ti_key, key=XCOM_DLG_SESSION_URL) or "")
+
+
+class DaliugeSessionLink(WorkflowSessionLink):
+    name = "DALiuGE session"

@@ -95,7 +95,8 @@ class RunOut(BaseModel):
     workflow_version: str
     parameters: dict[str, Any]
     scheduler: str | None
-    facility: str | None
+    facility: str | None = Field(description="the facility profile the run was planned for")
+    cluster: str | None = Field(None, description="the Slurm cluster of the job, where the site has several")
     scheduler_job_id: str | None
     claimed_by: str | None
     claim_expires_at: datetime | None

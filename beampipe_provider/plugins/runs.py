@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from urllib.parse import quote
 
 from beampipe_provider.ledger.store import LedgerStore, Run, RunEvent
 from beampipe_provider.plugins.models import EventOut, Provenance, RunDetail, RunOut, TaskLink
-
-# Tasks write "dag_id/run_id/task_id/map_index" (or without the map index) as the actor of their transitions.
-# Airflow's ids never contain "/", so four (three) slash-free parts are a task instance; anything else is not.
-_TASK_ACTOR = re.compile(r"(?P<dag_id>[^/]+)/(?P<run_id>[^/]+)/(?P<task_id>[^/]+)(?:/(?P<map_index>-?\d+))?")
+from beampipe_provider.runs.actor import TaskActor
 
 
 def task_link(actor: str, airflow_base: str) -> TaskLink | None:
     """The task instance page in the Airflow 3 UI (routes `dags/:dagId/runs/:runId/tasks/:taskId[/mapped/:i]`)."""
-    match = _TASK_ACTOR.fullmatch(actor)
-    if match is None:
+    task = TaskActor.parse(actor)
+    if task is None:
         return None
-    dag_id, run_id, task_id = match["dag_id"], match["run_id"], match["task_id"]
-    map_index = int(match["map_index"] or -1)
+    dag_id, run_id, task_id, map_index = task.dag_id, task.run_id, task.task_id, task.map_index
     url = f"{airflow_base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id, safe='')}"
     if map_index >= 0:
         url += f"/mapped/{map_index}"

@@ -97,7 +97,8 @@ def adopt_or_submit(
             listed = _look_up(place, decision.settle_s, sleep)
             continue
         if isinstance(decision, Requeue):
-            assert lifecycle is not None and run is not None  # only a ledger run is requeued
+            if lifecycle is None or run is None:  # decide() requeues only a ledger run
+                raise RunRefused("a job to requeue without a ledger run")
             saved = replace(saved or SavedJob(), done=(saved.done if saved else frozenset()) | {decision.ended_job_id})
             saved_jobs.save(saved)
             run = lifecycle.requeue(run, claim_ttl=claim_ttl)
@@ -127,15 +128,13 @@ def adopt_or_submit(
 def _look_up(place: JobPlace, settle_s: float, sleep: Callable[[float], None]) -> Sequence[JobStatus]:
     if settle_s:
         sleep(settle_s)
-    for wait in (*LOOKUP_RETRY_S, None):
+    for wait in LOOKUP_RETRY_S:
         try:
             return place.find(place.name)
         except TransportError as exc:
-            if wait is None:
-                raise
             log.warning("Slurm unreachable while looking for job %s, trying again in %d s: %s", place.name, wait, exc)
             sleep(wait)
-    raise AssertionError("unreachable")
+    return place.find(place.name)  # the last try: its error is the task's
 
 
 def _record(

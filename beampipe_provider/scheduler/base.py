@@ -89,6 +89,7 @@ class JobStatus:
 class SubmittedJob:
     job_id: str
     cluster: str | None = None
+    partition: str | None = None  # the partition chosen among the request's candidates, if it named several
     estimated_start: datetime | None = None  # when the scheduler expected it to start, if asked and it said
     estimate_note: str = ""  # the scheduler's own words about the start (or why it gave none)
 
@@ -117,6 +118,11 @@ class SubmissionRefused(CommandFailed):
     """sbatch answered and refused the job (bad option, limit, unknown account): permanent for this request."""
 
 
+class RequestRefused(SchedulerError):
+    """Checked before submitting: the site can never grant this request (a partition's or an association's limit).
+    Permanent: the run fails, naming the limit, instead of becoming a job that pends for ever."""
+
+
 class SubmissionUncertain(SchedulerError):
     """sbatch was sent but its answer was lost: the job may exist. Reconcile by job name; never resubmit blind."""
 
@@ -131,11 +137,17 @@ class InvalidJobOption(ValueError):
 
 
 class Scheduler(Protocol):
-    """A batch scheduler reached through some transport. Core code: no Airflow."""
+    """A batch scheduler reached through some transport (Slurm over SSH first). Core code: no Airflow.
+
+    `request` is the scheduler's own job description (Slurm: SbatchOptions); `share` the submitter's part of the
+    account's queue. `submit_request` checks the request against the site's limits, waits for nothing and raises
+    QueueFull when the queue has no room, RequestRefused when the site can never run it, SubmissionUncertain when
+    the answer was lost."""
 
     name: str
+    clusters: str | None
 
-    def submit(self, options: object, script: str) -> SubmittedJob: ...
+    def submit_request(self, request: Any, script: str, share: Any) -> SubmittedJob: ...
 
     def find_by_name(self, name: str) -> Sequence[JobStatus]: ...
 
@@ -144,3 +156,21 @@ class Scheduler(Protocol):
     def cancel(self, job_ids: Sequence[str]) -> None: ...
 
     def log_tail(self, path: str, lines: int = 50) -> str: ...
+
+    def files(self) -> RemoteFiles: ...
+
+    def close(self) -> None: ...
+
+
+class RemoteFiles(Protocol):
+    """The facility's filesystem as the login node sees it, through the scheduler's own connection."""
+
+    def expand_path(self, path: str) -> str: ...
+
+    def read_text(self, path: str) -> str: ...
+
+    def write_text(self, path: str, text: str) -> None: ...
+
+    def checksums(self, paths: Sequence[str]) -> dict[str, str]: ...
+
+    def sftp(self) -> Any: ...

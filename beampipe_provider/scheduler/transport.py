@@ -34,6 +34,8 @@ class CommandResult:
 class Transport(Protocol):
     def run(self, command: str, *, stdin: str | None = None, timeout: float | None = None) -> CommandResult: ...
 
+    def open_sftp(self) -> Any: ...
+
     def close(self) -> None: ...
 
 
@@ -79,6 +81,16 @@ class ParamikoTransport:
             self.close()
             raise TransportError(f"connection lost running `{command}`: no exit status")
         return CommandResult(command, code, out, err)
+
+    def open_sftp(self) -> paramiko.SFTPClient:
+        """An SFTP session on the same connection: uploads cost no second login."""
+        import paramiko
+
+        try:
+            return self._ensure_client().open_sftp()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self.close()
+            raise TransportError(f"cannot open an SFTP session: {exc}") from exc
 
     def close(self) -> None:
         if self._client is not None:

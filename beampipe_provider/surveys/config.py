@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from beampipe_provider.archive.casda.discovery import SurveyRules
+from beampipe_provider.archive.base import archive_class
 from beampipe_provider.common.yaml_models import parse_yaml_model
 from beampipe_provider.ledger.records import Survey
 from beampipe_provider.workflow.facility import FacilityError, load_facility
@@ -36,44 +36,40 @@ def _conn_id(value: str) -> str:
     return value
 
 
-class Archive(_Strict):
-    """Which deposits count: CASDA filters (see SurveyRules), checked before any query is built."""
+class Archive(BaseModel):
+    """Which archive (an adapter of `beampipe.archives`: casda, obscore) and what counts as a deposit there: every
+    other field is the adapter's own rules (CASDA: project_codes, collections, dataproduct_types, filename_patterns,
+    event_types, source_pattern, released_only; see its `Rules`), checked at load time as its queries check them."""
 
-    conn_id: str = "casda_default"
-    project_codes: list[str] = Field(min_length=1)
-    collections: list[str] = Field(default_factory=list)
-    dataproduct_types: list[str] = Field(default_factory=list)
-    filename_patterns: list[str] = Field(default_factory=list)
-    event_types: list[str] | None = None
-    source_pattern: str | None = None
-    released_only: bool = False
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field("casda", pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    conn_id: str | None = None  # endpoints and credentials; CASDA's default is casda_default (else public CASDA)
 
     @field_validator("conn_id")
     @classmethod
-    def _conn(cls, value: str) -> str:
-        return _conn_id(value)
+    def _conn(cls, value: str | None) -> str | None:
+        return value if value is None else _conn_id(value)
 
     @model_validator(mode="after")
     def _as_rules(self) -> Archive:
-        """The same checks the sensor's queries get, at load time (the survey name is checked on its own)."""
+        """The same checks the archive's queries get, at load time (the survey name is checked on its own)."""
         try:
             self.rules("CHECK")
+        except LookupError as exc:
+            raise ValueError(str(exc)) from None
         except ValidationError as exc:
             raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
         return self
 
-    def rules(self, survey: str) -> SurveyRules:
-        """The archive filters as the CASDA sensor and triggers take them."""
-        optional = {"event_types": self.event_types, "source_pattern": self.source_pattern}
-        return SurveyRules(
-            survey=survey,
-            project_codes=self.project_codes,
-            collections=self.collections,
-            dataproduct_types=self.dataproduct_types,
-            filename_patterns=self.filename_patterns,
-            released_only=self.released_only,
-            **{k: v for k, v in optional.items() if v is not None},
-        )
+    @property
+    def connection(self) -> str | None:
+        return self.conn_id or ("casda_default" if self.name == "casda" else None)
+
+    def rules(self, survey: str) -> dict[str, Any]:
+        """The archive's rules for this survey, as its sensor and triggers take them (JSON)."""
+        model = archive_class(self.name).Rules
+        return dict(model.model_validate({**(self.model_extra or {}), "survey": survey}).model_dump(mode="json"))
 
 
 class Sources(_Strict):
@@ -83,11 +79,22 @@ class Sources(_Strict):
     file: str | None = None
 
 
-class Workflow(_Strict):
+class Workflow(BaseModel):
+    """What runs per run: `engine` (an entry point of `beampipe.workflows`: daliuge, cwl) and its document `path`
+    (a logical graph, a CWL file; relative to the survey file). Other fields are the engine's own options (DALiuGE:
+    inputs_node; CWL: input_name, inputs)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     name: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")
     version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
-    graph: str  # a DALiuGE logical graph, relative to the survey file
-    parameters: dict[str, Any] = Field(default_factory=dict)  # "node.field" overrides and app parameters
+    engine: str = Field("daliuge", pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    path: str
+    parameters: dict[str, Any] = Field(default_factory=dict)  # DALiuGE "node.field" overrides, CWL inputs, ...
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
 
 
 class FacilityUse(_Strict):
@@ -193,7 +200,7 @@ class SurveyConfig(_Strict):
             raise ValueError("letters, digits, '_', '.' and '-' only")
         return value
 
-    def rules(self) -> SurveyRules:
+    def rules(self) -> dict[str, Any]:
         return self.archive.rules(self.survey)
 
 
@@ -204,7 +211,7 @@ def resolve(base: Path, value: str) -> Path:
 
 def load_survey(path: str | Path) -> tuple[SurveyConfig, Path]:
     """The survey of a YAML file and the directory its relative paths are taken from. Reads small local files only
-    (the graph is checked to exist, not parsed), so DAG parsing stays fast."""
+    (the workflow is checked to exist, not parsed), so DAG parsing stays fast."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -213,8 +220,8 @@ def load_survey(path: str | Path) -> tuple[SurveyConfig, Path]:
     config = parse_yaml_model(text, SurveyConfig, source=str(path), error=SurveyConfigError)
     base = path.resolve().parent
     problems = []
-    if not resolve(base, config.workflow.graph).is_file():
-        problems.append(f"workflow.graph: no such file: {config.workflow.graph}")
+    if not resolve(base, config.workflow.path).is_file():
+        problems.append(f"workflow.path: no such file: {config.workflow.path}")
     if config.sources.file and not resolve(base, config.sources.file).is_file():
         problems.append(f"sources.file: no such file: {config.sources.file}")
     profile = config.facility.profile

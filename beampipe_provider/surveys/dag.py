@@ -3,10 +3,10 @@
     from beampipe_provider.surveys.dag import survey_dag
     dag = survey_dag(__file__, "surveys/wallaby_hires.yaml")
 
-find_deposits (CASDA, this data interval) -> plan (ledger: registered, enabled sources) -> run[i] (a task group
-mapped per run: stage, download and verify -> process, SlurmDaliugeOperator, capped per facility) -> report (states,
-provenance, overdue).
-`survey_event_dag` builds the event-driven variant: an Asset whose AssetWatcher polls CASDA schedules it.
+find_deposits (the survey's archive, this data interval) -> plan (ledger: registered, enabled sources) -> run[i]
+(a task group mapped per run: stage, fetch and verify -> process, the workflow engine's job, capped per facility)
+-> report (states, provenance, overdue).
+`survey_event_dag` builds the event-driven variant: an Asset whose AssetWatcher polls the archive schedules it.
 Parsing reads only the YAML and checks that its files exist: no network, no database.
 """
 
@@ -31,11 +31,12 @@ from airflow.sdk import (
 from airflow.sdk.exceptions import AirflowException
 
 from beampipe_provider.hooks.ledger import LedgerHook
-from beampipe_provider.operators.casda import CasdaStageOperator
-from beampipe_provider.operators.daliuge import SlurmDaliugeOperator
-from beampipe_provider.sensors.casda import CasdaDepositSensor
+from beampipe_provider.operators.stage import StageOperator
+from beampipe_provider.operators.workflow import SlurmWorkflowOperator
+from beampipe_provider.sensors.deposits import DepositSensor
 from beampipe_provider.surveys.config import SurveyConfig, load_survey, resolve
-from beampipe_provider.triggers.casda import CasdaDepositEventTrigger
+from beampipe_provider.triggers.deposits import DepositEventTrigger
+from beampipe_provider.triggers.events import DepositAnnouncement
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ def _load(dag_file: str | Path, survey_file: str | Path) -> tuple[SurveyConfig, 
 
 def _dag_args(config: SurveyConfig) -> dict[str, Any]:
     return {
-        "description": config.description or f"{config.survey}: CASDA deposits -> {config.workflow.name} on Slurm",
+        "description": config.description
+        or f"{config.survey}: {config.archive.name} deposits -> {config.workflow.name} on Slurm",
         "start_date": config.schedule.start_date,
         "tags": ["beampipe", config.survey, *config.tags],
         "default_args": {
@@ -68,9 +70,11 @@ def survey_dag(dag_file: str | Path, survey_file: str | Path) -> DAG:
         doc_md=__doc__,
         **_dag_args(config),
     ) as dag:
-        found = CasdaDepositSensor(
+        found = DepositSensor(
             task_id="find_deposits",
-            **config.rules().model_dump(exclude={"event_types"} if config.archive.event_types is None else set()),
+            archive=config.archive.name,
+            archive_conn_id=config.archive.connection,
+            rules=config.rules(),
             batch_size=100_000,  # every dataset of the interval is recorded and planned; `batch.size` caps the runs
             lookback=config.schedule.every,  # a manual run at T (empty interval) looks at [T - every, T)
             min_sources=config.batch.min_sources,
@@ -78,7 +82,6 @@ def survey_dag(dag_file: str | Path, survey_file: str | Path) -> DAG:
             timeout=config.lifetime.sensor_timeout.total_seconds(),
             poke_interval=config.schedule.poke_interval.total_seconds(),
             mode="reschedule",  # between pokes the worker slot is free (deferrable mode frees it too)
-            casda_conn_id=config.archive.conn_id,
             beampipe_ledger_conn_id=config.ledger_conn_id,
         )
         _process(config, base, found.output)
@@ -86,19 +89,20 @@ def survey_dag(dag_file: str | Path, survey_file: str | Path) -> DAG:
 
 
 def survey_event_dag(dag_file: str | Path, survey_file: str | Path) -> DAG:
-    """`<dag_id>_events`: scheduled by an Asset whose AssetWatcher yields one event per CASDA deposit; each event's
-    datasets are recorded and go through the same plan -> stage -> process -> report. (Asset-scheduled DAGs cannot
-    be backfilled: re-processing old windows is the periodic DAG's job.)"""
+    """`<dag_id>_events`: scheduled by an Asset whose AssetWatcher yields one event per poll that found deposits;
+    each event's datasets are recorded and go through the same plan -> stage -> process -> report.
+    (Asset-scheduled DAGs cannot be backfilled: re-processing old windows is the periodic DAG's job.)"""
     config, base = _load(dag_file, survey_file)
     deposits = Asset(
-        name=f"casda_{config.survey.lower()}_deposits",
-        uri=f"casda://{'+'.join(config.archive.project_codes)}/{config.survey}",
+        name=f"{config.archive.name}_{config.survey.lower()}_deposits",
+        uri=f"{config.archive.name}://{config.survey}/{config.dag_id}",
         watchers=[
             AssetWatcher(
-                name=f"{config.dag_id}_casda",
-                trigger=CasdaDepositEventTrigger(
-                    rules=config.rules().model_dump(mode="json"),
-                    casda_conn_id=config.archive.conn_id,
+                name=f"{config.dag_id}_{config.archive.name}",
+                trigger=DepositEventTrigger(
+                    rules=config.rules(),
+                    archive=config.archive.name,
+                    archive_conn_id=config.archive.connection,
                     poll_interval=config.schedule.poke_interval.total_seconds(),
                     start=config.schedule.start_date.isoformat(),
                 ),
@@ -113,10 +117,10 @@ def survey_event_dag(dag_file: str | Path, survey_file: str | Path) -> DAG:
 
             events = get_current_context()["triggering_asset_events"][deposits]
             # A watcher's event carries the trigger's payload under "payload" (Airflow's Trigger.submit_event)
-            payloads = [event.extra.get("payload", {}) for event in events]
-            records = [DatasetRecord.model_validate(d) for p in payloads for d in p.get("datasets", [])]
+            found = [DepositAnnouncement.from_payload(event.extra.get("payload", {})) for event in events]
+            records = [DatasetRecord.model_validate(d) for announcement in found for d in announcement.datasets]
             if not records:
-                log.warning("%d asset events without CASDA datasets (not the watcher's?)", len(events))
+                log.warning("%d asset events without datasets (not the watcher's?)", len(events))
             store = LedgerHook(beampipe_ledger_conn_id=config.ledger_conn_id).get_store()
             store.record_datasets(records)
             return [r.model_dump(mode="json") for r in records]
@@ -146,22 +150,25 @@ def _process(config: SurveyConfig, base: Path, datasets: XComArg) -> None:
     def one_run(run_key: str) -> None:
         """One run, on its own: its job is submitted as soon as its own data are staged, and a run whose staging
         fails leaves every other run of the batch going."""
-        staged = CasdaStageOperator(
+        staged = StageOperator(
             task_id="stage",
             run_key=run_key,
             directory=config.staging.directory,
-            casda_conn_id=config.archive.conn_id,
+            archive=config.archive.name,
+            archive_conn_id=config.archive.connection,
             beampipe_ledger_conn_id=config.ledger_conn_id,
             staging_timeout=config.staging.timeout,
             max_active_tis_per_dag=config.staging.max_active,
             **_pool(config),
         )
-        SlurmDaliugeOperator(
+        SlurmWorkflowOperator(
             task_id="process",
             run_key=run_key,
             datasets=staged.output,
             ssh_conn_id=config.facility.ssh_conn_id,
-            graph=str(resolve(base, config.workflow.graph)),
+            engine=config.workflow.engine,
+            workflow=str(resolve(base, config.workflow.path)),
+            workflow_options=config.workflow.options,
             facility=_facility(config, base),
             parameters=config.workflow.parameters,
             sbatch_options=config.facility.sbatch,

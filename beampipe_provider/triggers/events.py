@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from airflow.triggers.base import TriggerEvent
+from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from beampipe_provider.scheduler.base import JobStatus, Phase
 
@@ -123,3 +123,10 @@ class DepositAnnouncement:
 
     def event(self) -> TriggerEvent:
         return TriggerEvent(self.to_payload())
+
+
+async def first_payload(trigger: BaseTrigger) -> dict[str, Any]:
+    """Run a trigger's own code in the task (not deferrable) and take its first event, so both modes behave alike."""
+    async for event in trigger.run():
+        return dict(event.payload)
+    raise RuntimeError(f"{type(trigger).__name__} ended without an event")

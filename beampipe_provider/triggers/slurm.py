@@ -11,16 +11,16 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from beampipe_provider.scheduler.admission import AdmissionQueue, QueueShare
-from beampipe_provider.scheduler.base import JobStatus, Phase, SchedulerError
+from beampipe_provider.scheduler.base import JobStatus, SchedulerError
 from beampipe_provider.scheduler.tracker import SHARED_TRACKERS, JobLost, JobTracker, TrackerRegistry
+from beampipe_provider.triggers.events import AdmissionEvent, JobEvent, JobOutcome
 
 
 class SlurmJobTrigger(BaseTrigger):
     """Fires once, when every job in `job_ids` has ended, or at `deadline` (epoch seconds), or if a job is lost.
 
-    Event (one schema for every outcome): {"status": "success" | "failed" | "timeout" | "error",
-    "job_ids": [...], "jobs": [JobStatus as JSON, ...], "message": str}. "failed" covers FAILED, CANCELLED,
-    TIMEOUT, OUT_OF_MEMORY and the other unsuccessful ends; each job's own state is in "jobs".
+    Event: `triggers.events.JobEvent` ("failed" covers FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY and the other
+    unsuccessful ends; each job's own state is in its `jobs`).
     """
 
     def __init__(
@@ -80,14 +80,10 @@ class SlurmJobTrigger(BaseTrigger):
         finally:
             for wait in waits:
                 wait.cancel()
-        ok = all(s.phase is Phase.SUCCEEDED for s in done)
-        summary = "; ".join(s.describe() for s in done)
-        yield self._event("success" if ok else "failed", done, summary)
+        yield JobEvent.ended(done).event()
 
-    def _event(self, status: str, jobs: list[JobStatus], message: str) -> TriggerEvent:
-        return TriggerEvent(
-            {"status": status, "job_ids": self.job_ids, "jobs": [s.to_json() for s in jobs], "message": message}
-        )
+    def _event(self, status: JobOutcome, jobs: list[JobStatus], message: str) -> TriggerEvent:
+        return JobEvent(status, self.job_ids, message, jobs).event()
 
     async def on_kill(self) -> None:
         """The user killed the task (mark failed, clear): cancel its jobs. Never done in cleanup()."""
@@ -109,7 +105,7 @@ class SlurmAdmissionTrigger(BaseTrigger):
     (re-read every `limits_ttl` s), the facility's `max_queued`, and `group`'s `share` of that bound. All waiters of
     one login node in one triggerer share an AdmissionQueue: one squeue per poll cycle however many wait.
 
-    Event: {"status": "admitted" | "timeout", "message": str}.
+    Event: `triggers.events.AdmissionEvent`.
     """
 
     def __init__(
@@ -166,6 +162,6 @@ class SlurmAdmissionTrigger(BaseTrigger):
         try:
             why = await self._queue().wait(self.job_name, want, deadline=self.deadline)
         except TimeoutError:
-            yield TriggerEvent({"status": "timeout", "message": "the queue was still full at the task's deadline"})
+            yield AdmissionEvent("timeout", "the queue was still full at the task's deadline").event()
             return
-        yield TriggerEvent({"status": "admitted", "message": why})
+        yield AdmissionEvent("admitted", why).event()

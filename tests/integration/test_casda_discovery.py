@@ -45,7 +45,7 @@ def test_unmodified_pyvo_runs_the_adql_casda_users_send(casda):
 
 def test_first_poll_finds_every_wallaby_visibility_and_its_source(casda):
     found = discover(TapClient(casda.tap_url), WALLABY, since=None)
-    assert len(found.events) == 6  # the EMU (AS101) deposit is not ours
+    assert len(found.deposits) == 6  # the EMU (AS101) deposit is not ours
     assert len(found.datasets) == 18  # 3 split visibilities per SBID; cubes and EMU products filtered out
     first = min(found.datasets, key=lambda d: d.dataset_id)
     assert (first.dataset_id, first.source_id, first.sbid, first.filename) == (
@@ -70,7 +70,7 @@ def test_backfill_window_is_half_open(casda):
     found = discover(
         TapClient(casda.tap_url), WALLABY, since=SEED_START + timedelta(days=1), until=SEED_START + timedelta(days=3)
     )
-    assert sorted(e["sbid"] for e in found.events) == [33701, 33721]
+    assert sorted(e.sbid for e in found.deposits) == [33701, 33721]
 
 
 def test_incremental_poll_with_overlap_finds_the_new_deposit_and_the_ledger_keeps_it_single(casda, store):
@@ -95,7 +95,7 @@ def test_an_updated_deposit_with_new_content_is_reported_changed(casda, store):
     later = first.watermark + timedelta(days=1)
     casda.admin("redeposit", {"did": "visibility-3368101", "size_kb": 7_900_000, "when": later.isoformat()})
     again = discover(client, WALLABY, since=first.watermark)
-    assert [e["event_type"] for e in again.events] == ["DEPOSITED", "UPDATED"]  # overlap re-reads the last one
+    assert [e.event_type for e in again.deposits] == ["DEPOSITED", "UPDATED"]  # overlap re-reads the last one
     recorded = store.record_datasets(again.datasets)
     assert recorded.changed == ["visibility-3368101"]
     assert recorded.new == []

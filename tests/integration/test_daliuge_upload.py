@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from beampipe_provider.workflow.daliuge.bundle import Bundle, WorkflowError, make_bundle, upload
+from beampipe_provider.workflow.base import RunBundle as Bundle
+from beampipe_provider.workflow.base import WorkflowError
+from beampipe_provider.workflow.bundle import upload
+from beampipe_provider.workflow.daliuge.bundle import make_bundle
 from beampipe_provider.workflow.daliuge.graph import load_graph
 from tests.slurm_cluster import LocalSlurm
 
@@ -32,7 +35,13 @@ def test_upload_is_atomic_reused_and_never_mixed(slurm: LocalSlurm) -> None:
     try:
         first = bundle("/a.tar")
         assert upload(sftp, run_dir, first) == "uploaded"
-        assert sorted(sftp.listdir(run_dir)) == ["bundle.json", "dlg_job.py", "logical.graph", "manifest.json"]
+        assert sorted(sftp.listdir(run_dir)) == [
+            "bundle.json",
+            "canonical.py",
+            "dlg_job.py",
+            "logical.graph",
+            "manifest.json",
+        ]
         assert not [n for n in sftp.listdir(run_dir.rsplit("/", 1)[0]) if n.endswith(".partial")]
         assert upload(sftp, run_dir, bundle("/a.tar")) == "reused"
         with pytest.raises(WorkflowError, match="refusing to mix two versions of one run"):

@@ -52,3 +52,30 @@ def test_cli_refuses_an_unmigrated_ledger_then_upgrade_fixes_it(ledger_url, caps
     assert beampipe(["--db", ledger_url, "ledger", "upgrade"]) == 0  # repeatable
     assert beampipe(["--db", ledger_url, "runs", "list"]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("RUN ")
+
+
+def test_0003_gives_the_cluster_its_own_column_and_downgrades_keeping_the_runs(ledger_url):
+    engine = create_ledger_engine(ledger_url)
+    migrate.upgrade(engine, "0002")
+    now = "2026-01-01 00:00:00"
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO beampipe_runs (run_key, survey, source_id, workflow, workflow_version, parameters, state,"
+                " attempt, facility, created_at, updated_at) VALUES ('k1', 'WALLABY', 'S1', 'w', '1', '{}',"
+                " 'SUBMITTED', 1, 'setonix', :now, :now)"
+            ),
+            {"now": now},
+        )
+    migrate.upgrade(engine)
+    assert migrate.drift(engine) == []
+    with engine.begin() as conn:
+        assert conn.execute(sa.text("SELECT facility, cluster FROM beampipe_runs")).one() == ("setonix", None)
+        conn.execute(sa.text("UPDATE beampipe_runs SET cluster = 'setonix'"))
+    migrate.downgrade(engine, "0002")
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("beampipe_runs")}
+    assert "cluster" not in columns
+    assert "facility" in columns
+    with engine.begin() as conn:
+        assert conn.execute(sa.text("SELECT run_key, facility FROM beampipe_runs")).one() == ("k1", "setonix")
+    engine.dispose()

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from beampipe_provider.workflow.daliuge.bundle import WorkflowError, datasets_from, make_bundle, render_script
+from beampipe_provider.workflow.base import WorkflowError
+from beampipe_provider.workflow.bundle import datasets_from
+from beampipe_provider.workflow.daliuge.bundle import make_bundle, render_script
 from beampipe_provider.workflow.daliuge.graph import GraphError, graph_sha256, load_graph, prepare_graph
 from beampipe_provider.workflow.facility import load_facility
 
@@ -69,7 +71,7 @@ def test_the_bundle_is_deterministic_and_carries_the_manifest() -> None:
     }
     one, two = make_bundle(load_graph(DEMO), **kwargs), make_bundle(load_graph(DEMO), **kwargs)
     assert one.digest == two.digest
-    assert set(one.files) == {"logical.graph", "manifest.json", "dlg_job.py", "bundle.json"}
+    assert set(one.files) == {"logical.graph", "manifest.json", "dlg_job.py", "canonical.py", "bundle.json"}
     manifest = json.loads(one.files["manifest.json"])
     assert manifest["parameters"]["note"] == 'it\'s "x"'
     assert field(json.loads(one.files["logical.graph"]), "summary", "filepath") == "/runs/abc/outputs/s.txt"

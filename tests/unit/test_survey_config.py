@@ -33,15 +33,16 @@ def edit(dags: Path, change) -> Path:
 def test_the_wallaby_survey_loads_with_its_archive_rules_and_files() -> None:
     config, base = load_survey(DAGS / "surveys" / "wallaby_hires.yaml")
     assert config.dag_id == "wallaby_hires"
-    assert config.rules().project_codes == ["AS102"]
+    assert config.rules()["project_codes"] == ["AS102"]
     assert config.schedule.every == timedelta(days=1)
-    assert (base / config.workflow.graph).resolve() == (DAGS / "graphs" / "wallaby_hires_demo.graph").resolve()
+    assert (base / config.workflow.path).resolve() == (DAGS / "graphs" / "wallaby_hires_demo.graph").resolve()
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda c: c["archive"].update(project_codes=[]), "archive.project_codes: List should have at least 1 item"),
+        (lambda c: c["archive"].update(project_codes=[]), "archive: project_codes: List should have at least 1 item"),
+        (lambda c: c["archive"].update(name="mast"), "archive: no archive adapter 'mast'; installed: casda"),
         (lambda c: c["archive"].update(project_codes=["AS102'; DROP"]), "archive: project_codes: "),
         (lambda c: c["batch"].update(size=0), "batch.size: Input should be greater than or equal to 1"),
         (
@@ -50,7 +51,7 @@ def test_the_wallaby_survey_loads_with_its_archive_rules_and_files() -> None:
         ),
         (lambda c: c["schedule"].update(start_date="2024-03-01"), "schedule.start_date: needs a time zone"),
         (lambda c: c["facility"].update(profile="nowhere"), "facility.profile: no facility 'nowhere'"),
-        (lambda c: c["workflow"].update(graph="missing.graph"), "workflow.graph: no such file: missing.graph"),
+        (lambda c: c["workflow"].update(path="missing.graph"), "workflow.path: no such file: missing.graph"),
         (lambda c: c.update(retires=3), "retires: Extra inputs are not permitted"),
     ],
 )
@@ -84,6 +85,7 @@ def test_the_survey_dags_parse_without_network_or_ledger(dags: Path) -> None:
     assert periodic.task_dict["run.process"].upstream_task_ids == {"plan", "run.stage"}
     assert periodic.task_dict["run.process"].max_active_tis_per_dag == 4
     (asset,) = events.timetable.asset_condition.objects
-    (watcher,) = asset.watchers  # the event-driven variant: a CASDA-polling watcher
-    assert type(watcher.trigger).__name__ == "CasdaDepositEventTrigger"
+    (watcher,) = asset.watchers  # the event-driven variant: a watcher polling the survey's archive
+    assert type(watcher.trigger).__name__ == "DepositEventTrigger"
+    assert watcher.trigger.archive == "casda"
     assert watcher.trigger.rules["project_codes"] == ["AS102"]

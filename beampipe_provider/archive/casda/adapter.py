@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+from pydantic import BaseModel
 
 from beampipe_provider.archive.base import Archive, ConnectionFields, Discovery, FetchItem, LocalFile, StagingPlan
 from beampipe_provider.archive.casda.discovery import SurveyRules, adiscover, discover
@@ -24,16 +25,23 @@ HTTP_TIMEOUT_S = 120.0
 
 class CasdaArchive:
     name = "casda"
-    Rules: ClassVar[type[SurveyRules]] = SurveyRules
+    Rules: ClassVar[type[BaseModel]] = SurveyRules
 
-    def __init__(self, *, rules: Mapping[str, Any] | SurveyRules, connection: ConnectionFields) -> None:
-        self.rules = rules if isinstance(rules, SurveyRules) else SurveyRules.model_validate(rules)
+    def __init__(self, *, rules: Mapping[str, Any] | SurveyRules | None, connection: ConnectionFields) -> None:
+        """`rules` may be empty for staging alone (it needs no survey rules)."""
+        self._rules = SurveyRules.model_validate(rules) if rules and not isinstance(rules, SurveyRules) else rules
         self.endpoints = CasdaEndpoints.of(connection)
         self._http: httpx.Client | None = None
         self._async_tap: AsyncTapClient | None = None
 
     def __repr__(self) -> str:
-        return f"CasdaArchive({self.endpoints!r}, survey={self.rules.survey!r})"
+        return f"CasdaArchive({self.endpoints!r})"
+
+    @property
+    def rules(self) -> SurveyRules:
+        if not isinstance(self._rules, SurveyRules):
+            raise ValueError("discovery needs the survey's rules (project codes, ...)")
+        return self._rules
 
     @property
     def http(self) -> httpx.Client:

@@ -9,11 +9,13 @@ limit and the partition, instead of becoming a job that never starts.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from beampipe_provider.scheduler.admission import Caps, QueuedJob, group_of
-from beampipe_provider.scheduler.base import SchedulerError
+from beampipe_provider.scheduler.base import RequestRefused, SchedulerError
 from beampipe_provider.scheduler.slurm.options import SbatchOptions
 
 UNLIMITED = frozenset({"", "UNLIMITED", "NONE", "INFINITE", "N/A"})
@@ -240,3 +242,31 @@ def _hms(value: timedelta) -> str:
     days, rest = divmod(total, 86_400)
     text = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
     return f"{days}-{text}" if days else text
+
+
+def admit(options: SbatchOptions, limits: SiteLimits) -> SbatchOptions:
+    """The request as it will be submitted, or RequestRefused naming every limit it breaks. Several candidate
+    partitions (`debug,work`) are tried in order of preference: the job goes to the first that can take it."""
+    if options.partition and "," in options.partition:
+        chosen, problems = choose_partition(options, limits)
+        if chosen:
+            return options.model_copy(update={"partition": chosen})
+    else:
+        problems = request_problems(options, limits.partitions, limits.user)
+    if problems:
+        raise RequestRefused("Slurm would not run this request: " + "; ".join(problems))
+    return options
+
+
+_LIMITS: dict[Hashable, tuple[float, SiteLimits]] = {}
+
+
+def cached_limits(key: Hashable, ttl: float, read: Callable[[], SiteLimits]) -> SiteLimits:
+    """The site's limits, read at most every `ttl` s per key (login node and cluster): partitions and associations
+    change rarely, and a changed limit is seen within `ttl`."""
+    cached = _LIMITS.get(key)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    limits = read()
+    _LIMITS[key] = (time.monotonic() + ttl, limits)
+    return limits

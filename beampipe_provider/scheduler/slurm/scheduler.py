@@ -3,20 +3,22 @@ steps (`steps.py`), so they cannot drift apart."""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
-from typing import TypeVar
+import posixpath
+from collections.abc import Generator, Hashable, Sequence
+from typing import Any, TypeVar
 
 from beampipe_provider.common.sansio import Done, advance
-from beampipe_provider.scheduler.admission import Bounds, Caps, QueuedJob
+from beampipe_provider.scheduler.admission import Bounds, Caps, QueuedJob, QueueShare, bounds, tag_comment
 from beampipe_provider.scheduler.base import JobStatus, SubmissionUncertain, SubmittedJob, TransportError
 from beampipe_provider.scheduler.slurm import steps
-from beampipe_provider.scheduler.slurm.limits import SiteLimits
+from beampipe_provider.scheduler.slurm.limits import SiteLimits, admit, cached_limits
 from beampipe_provider.scheduler.slurm.options import SbatchOptions
 from beampipe_provider.scheduler.transport import AsyncTransport, CommandResult, ConnectError, Transport
 
 T = TypeVar("T")
 
 COMMAND_TIMEOUT_S = 120.0  # a login node under load can take tens of seconds; a hung command must end
+LIMITS_TTL_S = 60.0  # partitions and associations change rarely; a changed limit is seen within a minute
 
 
 def _uncertain(command: steps.Command, exc: TransportError) -> SubmissionUncertain:
@@ -24,12 +26,30 @@ def _uncertain(command: steps.Command, exc: TransportError) -> SubmissionUncerta
 
 
 class SlurmScheduler:
+    """Slurm for tasks: one connection (commands and SFTP) for as long as the caller keeps the scheduler."""
+
     name = "slurm"
 
-    def __init__(self, transport: Transport, *, clusters: str | None = None, timeout: float = COMMAND_TIMEOUT_S):
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        clusters: str | None = None,
+        timeout: float = COMMAND_TIMEOUT_S,
+        limits_key: Hashable | None = None,
+        limits_ttl: float = LIMITS_TTL_S,
+    ) -> None:
         self.transport = transport
         self.clusters = clusters
         self.timeout = timeout
+        self.limits_key = limits_key  # the login node's identity, for the limits kept `limits_ttl` s
+        self.limits_ttl = limits_ttl
+
+    def __enter__(self) -> SlurmScheduler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _drive(self, work: Generator[steps.Command, CommandResult, T]) -> T:
         step = advance(work, None)
@@ -53,6 +73,22 @@ class SlurmScheduler:
         estimate: bool = False,
     ) -> SubmittedJob:
         return self._drive(steps.submit(options, script, hold=hold, guard=guard, estimate=estimate))
+
+    def submit_request(self, request: SbatchOptions, script: str, share: QueueShare) -> SubmittedJob:
+        """Refuse (RequestRefused) what the site's partitions and the user's association can never grant; choose the
+        first candidate partition that fits; submit guarded by the account's queue bounds and `share` of them
+        (QueueFull when there is no room), asking sbatch --test-only when the job would start."""
+        if self.limits_key is None:
+            limits = self.limits()
+        else:
+            limits = cached_limits((self.limits_key, self.clusters), self.limits_ttl, self.limits)
+        options = admit(request, limits)
+        options = options.model_copy(update={"comment": tag_comment(options.comment or "", share.group)})
+        submitted = self.submit(options, script, guard=bounds(limits.user.caps, share), estimate=True)
+        chosen = options.partition if request.partition != options.partition else None
+        return SubmittedJob(
+            submitted.job_id, submitted.cluster, chosen, submitted.estimated_start, submitted.estimate_note
+        )
 
     def limits(self) -> SiteLimits:
         return self._drive(steps.read_limits(clusters=self.clusters))
@@ -81,8 +117,41 @@ class SlurmScheduler:
     def checksums(self, paths: Sequence[str]) -> dict[str, str]:
         return self._drive(steps.checksums(paths))
 
+    def files(self) -> SlurmFiles:
+        return SlurmFiles(self)
+
     def close(self) -> None:
         self.transport.close()
+
+
+class SlurmFiles:
+    """The facility's filesystem as the login node sees it, over the scheduler's own connection."""
+
+    def __init__(self, scheduler: SlurmScheduler) -> None:
+        self._scheduler = scheduler
+
+    def expand_path(self, path: str) -> str:
+        return self._scheduler.expand_path(path)
+
+    def read_text(self, path: str) -> str:
+        return self._scheduler.read_text(path)
+
+    def checksums(self, paths: Sequence[str]) -> dict[str, str]:
+        return self._scheduler.checksums(paths)
+
+    def sftp(self) -> Any:
+        return self._scheduler.transport.open_sftp()
+
+    def write_text(self, path: str, text: str) -> None:
+        """Written beside its final name, then renamed: a reader never sees half a file."""
+        sftp = self.sftp()
+        try:
+            partial = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.partial")
+            with sftp.open(partial, "w") as handle:
+                handle.write(text)
+            sftp.posix_rename(partial, path)
+        finally:
+            sftp.close()
 
 
 class AsyncSlurmScheduler:

@@ -125,7 +125,10 @@ def submit(
     if result.exit_code != 0:
         raise SubmissionRefused(command.line, result.exit_code, result.stdout, result.stderr)
     submitted = parse_sbatch(result.stdout)
-    return SubmittedJob(submitted.job_id, submitted.cluster or options.clusters, *_estimate(result.stderr))
+    start, note = _estimate(result.stderr)
+    return SubmittedJob(
+        submitted.job_id, submitted.cluster or options.clusters, estimated_start=start, estimate_note=note
+    )
 
 
 def _estimate(stderr: str) -> tuple[datetime | None, str]:

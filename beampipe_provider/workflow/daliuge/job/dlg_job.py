@@ -25,6 +25,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from canonical import sha256_hex  # common/canonical.py, shipped in the bundle beside this file
+
 SESSION_STATES = ["PRISTINE", "BUILDING", "DEPLOYING", "RUNNING", "FINISHED", "CANCELLED", "FAILED"]
 DROP_STATES = ["INITIALIZED", "WRITING", "COMPLETED", "ERROR", "EXPIRED", "DELETED", "CANCELLED", "SKIPPED"]
 APP_STATES = ["NOT_RUN", "RUNNING", "FINISHED", "ERROR", "CANCELLED", "SKIPPED"]
@@ -43,10 +45,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def canonical_sha256(data: object) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def engine_version() -> str:
@@ -247,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
         outcome["timings"]["managers_s"] = round(time.time() - t0, 3)
 
         pg = [d for d in translate(run_dir / args.graph, session_id, node) if "oid" in d]
-        outcome["graph_sha256"] = {"physical": canonical_sha256(pg)}
+        outcome["graph_sha256"] = {"physical": sha256_hex(pg)}
         write_json(run_dir / "physical.graph", pg)
         base = f"http://localhost:{dim}/api"
         t_deploy = time.time()
