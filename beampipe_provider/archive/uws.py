@@ -78,7 +78,10 @@ class UwsRunner:
     ) -> tuple[str, list[JobResult]]:
         """(job URL, results) of a job created at `service_url` with `params`, once COMPLETED."""
         deadline = time.monotonic() + timeout_s
-        created = checked(self._call("POST", service_url, auth, data=list(params)), "UWS job creation")
+        form: dict[str, list[str]] = {}
+        for name, value in params:  # repeated names kept: SODA takes one ID per product
+            form.setdefault(name, []).append(value)
+        created = checked(self._call("POST", service_url, auth, data=form), "UWS job creation")
         job_url = created.headers.get("Location") if created.status_code in (302, 303) else str(created.url)
         if not job_url:
             raise StagingFailed("UWS job creation answered without a job location")

@@ -28,8 +28,7 @@ MAXREC = 100_000
 
 def uws_job(job_id: str, phase: str, results: Sequence[tuple[str, str, int | None]], error: str | None = None) -> str:
     items = "".join(
-        f"<uws:result id={quoteattr(rid)} xlink:href={quoteattr(href)}{f' size={size!r}' if size else ''}/>"
-        for rid, href, size in results
+        f"<uws:result id={quoteattr(rid)} xlink:href={quoteattr(href)}{_size(size)}/>" for rid, href, size in results
     )
     message = escape(error or "")
     summary = f'<uws:errorSummary type="fatal"><uws:message>{message}</uws:message></uws:errorSummary>'
@@ -39,6 +38,10 @@ def uws_job(job_id: str, phase: str, results: Sequence[tuple[str, str, int | Non
         "<uws:creationTime>2024-01-01T00:00:00Z</uws:creationTime><uws:executionDuration>0</uws:executionDuration>"
         f"<uws:parameters/><uws:results>{items}</uws:results>{summary if error else ''}</uws:job>"
     )
+
+
+def _size(size: int | None) -> str:
+    return f' size="{size}"' if size is not None else ""
 
 
 class ObscoreRoutes(BaseHandler):
