@@ -1,11 +1,19 @@
-"""Fetching one product: streamed, resumed with Range, verified (CASDA's .checksum formats, or the size where the
-archive gives no checksum), then renamed into place. Any archive's FetchItem goes through `fetch`.
+"""Fetching one product: streamed, resumed with Range, verified (CASDA's .checksum formats; else a digest the server
+sends with the file, RFC 9530 `Repr-Digest` or RFC 3230 `Digest`, sha-256 or md5; else the size where the archive
+gives one), then renamed into place. Any archive's FetchItem goes through `fetch`.
+
+Both digest headers describe the whole representation, not the bytes of one (206) response, so a resumed download
+is checked against them too. A digest in an algorithm not listed here is ignored, and the file is then recorded as
+verified by size only, never as checksum-verified.
 
 A file name from the archive is never trusted as a path: it must be one plain name inside the target directory.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
 import hashlib
 import os
 import unicodedata
@@ -31,6 +39,26 @@ class Checksum:
     sha1: str | None = None
     size: int | None = None
     md5: str | None = None
+    sha256: str | None = None
+
+
+# Header algorithm names (lower-cased) -> Checksum fields.
+DIGEST_ALGORITHMS = {"sha-256": "sha256", "md5": "md5"}
+
+
+def parse_digest_header(value: str | None) -> Checksum | None:
+    """`sha-256=:BASE64:` (RFC 9530, a structured dictionary) or `SHA-256=BASE64` (RFC 3230), comma separated."""
+    found: dict[str, str] = {}
+    for member in (value or "").split(","):
+        algorithm, _, encoded = member.strip().partition("=")
+        field = DIGEST_ALGORITHMS.get(algorithm.strip().lower())
+        if field is None:
+            continue
+        try:
+            found[field] = base64.b64decode(encoded.strip().strip(":"), validate=True).hex()
+        except (binascii.Error, ValueError) as exc:
+            raise ChecksumMismatch(f"unreadable {algorithm} digest from the server: {encoded[:100]!r}") from exc
+    return Checksum(md5=found.get("md5"), sha256=found.get("sha256")) if found else None
 
 
 def safe_file_name(name: str) -> str:
@@ -75,7 +103,7 @@ def _digests(path: Path) -> dict[str, str | int]:
 
 def verify(path: Path, expected: Checksum) -> dict[str, str | int]:
     actual = _digests(path)
-    for name in ("size", "crc32", "sha1", "md5"):
+    for name in ("size", "crc32", "sha1", "md5", "sha256"):
         want = getattr(expected, name)
         if want is not None and want != actual[name]:
             raise ChecksumMismatch(f"{path.name}: {name} is {actual[name]}, the archive says {want}")
@@ -90,38 +118,46 @@ def fetch(client: httpx.Client, item: FetchItem, directory: Path) -> LocalFile:
         expected = parse_checksum(item.checksum)
     elif item.checksum_url:
         expected = parse_checksum(_fetch_text(client, item.checksum_url))
-    if expected is None and item.size is not None:
-        expected = Checksum(size=item.size)
-    verification = Verification.CHECKSUM if item.checksum or item.checksum_url else Verification.SIZE
-    if expected is None:
-        verification = Verification.NONE
-    local = _download(client, item.url, directory, safe_file_name(item.local_name), expected)
+    if item.size is not None:
+        known = expected.size if expected is not None else None  # the checksum's own size wins
+        expected = dataclasses.replace(expected or Checksum(), size=item.size if known is None else known)
+    local, served = _download(client, item.url, directory, safe_file_name(item.local_name), expected)
+    if item.checksum or item.checksum_url or served:
+        verification = Verification.CHECKSUM
+    else:
+        verification = Verification.SIZE if expected is not None else Verification.NONE
     return LocalFile(local.path, local.size, local.sha256, item.dataset_id, verification)
 
 
 def download(client: httpx.Client, href: str, directory: Path, *, checksum_href: str | None = None) -> LocalFile:
     """Fetch `href` into `directory` under the href's own file name, verified against `checksum_href`."""
     expected = parse_checksum(_fetch_text(client, checksum_href)) if checksum_href else None
-    return _download(client, href, directory, file_name_of(href), expected)
+    return _download(client, href, directory, file_name_of(href), expected)[0]
 
 
-def _download(client: httpx.Client, href: str, directory: Path, name: str, expected: Checksum | None) -> LocalFile:
+def _download(
+    client: httpx.Client, href: str, directory: Path, name: str, expected: Checksum | None
+) -> tuple[LocalFile, bool]:
+    """The file, and whether it was checked against a digest the server sent with it."""
     directory.mkdir(parents=True, exist_ok=True)
     final, part = directory / name, directory / f".{name}.part"
     if final.exists() and expected:  # a retry: a verified file is not fetched again
         try:
             digests = verify(final, expected)
-            return LocalFile(final, int(digests["size"]), str(digests["sha256"]))
+            return LocalFile(final, int(digests["size"]), str(digests["sha256"])), False
         except ChecksumMismatch:
             final.unlink()
-    _stream(client, href, part)
+    served = _stream(client, href, part)
+    if served is not None:
+        base = expected or Checksum()
+        expected = dataclasses.replace(base, sha256=served.sha256 or base.sha256, md5=served.md5 or base.md5)
     try:
         digests = verify(part, expected) if expected else _digests(part)
     except ChecksumMismatch:
         part.unlink(missing_ok=True)
         raise
     os.replace(part, final)
-    return LocalFile(final, int(digests["size"]), str(digests["sha256"]))
+    return LocalFile(final, int(digests["size"]), str(digests["sha256"])), served is not None
 
 
 def _fetch_text(client: httpx.Client, href: str) -> str:
@@ -134,17 +170,20 @@ def _fetch_text(client: httpx.Client, href: str) -> str:
     return response.text
 
 
-def _stream(client: httpx.Client, href: str, part: Path) -> None:
+def _stream(client: httpx.Client, href: str, part: Path) -> Checksum | None:
+    """Stream into `part`; the digest the server sent with the file, if any."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     try:
         with client.stream("GET", href, headers=headers) as response:
             if response.status_code not in (200, 206):
                 raise ArchiveUnavailable(f"download of {part.name[1:-5]} answered HTTP {response.status_code}")
+            served = parse_digest_header(response.headers.get("Repr-Digest") or response.headers.get("Digest"))
             mode = "ab" if response.status_code == 206 else "wb"  # 200: the server ignored Range, start over
             with part.open(mode) as handle:
                 for chunk in response.iter_bytes():  # as it arrives: a dropped connection keeps what came
                     handle.write(chunk)
+            return served
     except httpx.HTTPError as exc:
         # The partial file stays: the next attempt resumes where this one stopped.
         raise ArchiveUnavailable(f"download of {part.name[1:-5]} interrupted: {exc!r}") from exc

@@ -1,5 +1,7 @@
 """python -m beampipe_provider.testing.casda --host 127.0.0.1 --port 0 --seed wallaby [--faults SPEC]
 
+The plain ObsCore service (ivoa.obscore only, DataLink, SODA) is always mounted, seeded, under /obscore.
+
 Prints the base URL (http://127.0.0.1:PORT) on one line once it accepts connections, then serves until killed.
 """
 
@@ -10,7 +12,8 @@ import contextlib
 import sys
 
 from beampipe_provider.testing.casda.catalogue import Catalogue, seed_wallaby
-from beampipe_provider.testing.casda.server import Accounts, Emulator, Faults
+from beampipe_provider.testing.casda.plumbing import Accounts, Faults
+from beampipe_provider.testing.casda.server import Emulator
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,7 +62,7 @@ def iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
 
 
-def to_sqlite(adql: str) -> str:
+def to_sqlite(adql: str, tables: Mapping[str, Mapping[str, str]] = TABLES) -> str:
     """Parse ADQL (SQL-92 with TOP) and render SQLite. One SELECT over known tables only."""
     try:
         statements = sqlglot.parse(adql, read="tsql")
@@ -75,7 +75,7 @@ def to_sqlite(adql: str) -> str:
         raise AdqlError(f"Only SELECT is allowed, not {tree.key.upper()}")
     for table in tree.find_all(exp.Table):
         name = f"{table.db}.{table.name}".lower() if table.db else table.name.lower()
-        if name not in TABLES and not _is_cte(tree, table.name):
+        if name not in tables and not _is_cte(tree, table.name):
             raise AdqlError(f"Table {name} does not exist")
     return tree.sql(dialect="sqlite")
 
@@ -98,21 +98,25 @@ class QueryResult:
 
 
 class Catalogue:
-    """Thread-safe: the HTTP server answers from several threads."""
+    """Thread-safe: the HTTP server answers from several threads. `tables` are the only tables it has and knows
+    (CASDA's by default; the ObsCore mount has ivoa.obscore alone)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tables: Mapping[str, Mapping[str, str]] = TABLES) -> None:
+        self.tables = tables
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._lock = threading.Lock()
-        for schema in {name.split(".")[0] for name in TABLES}:
+        for schema in sorted({name.split(".")[0] for name in tables}):
             self._db.execute(f"ATTACH DATABASE ':memory:' AS {schema}")
-        for name, columns in TABLES.items():
+        for name, columns in tables.items():  # names from the code's own table definitions, never from a request
             cols = ", ".join(f"{c} {t}" for c, t in columns.items())
             self._db.execute(f"CREATE TABLE {name} ({cols})")
-        self._db.execute("CREATE INDEX ivoa.obscore_obs_id ON obscore (obs_id)")
-        self._db.execute("CREATE INDEX casda.event_date ON observation_event (event_date)")
+        if "ivoa.obscore" in tables:
+            self._db.execute("CREATE INDEX ivoa.obscore_obs_id ON obscore (obs_id)")
+        if "casda.observation_event" in tables:
+            self._db.execute("CREATE INDEX casda.event_date ON observation_event (event_date)")
 
     def query(self, adql: str, maxrec: int | None) -> QueryResult:
-        sql = to_sqlite(adql)
+        sql = to_sqlite(adql, self.tables)
         with self._lock:
             try:
                 cursor = self._db.execute(sql)
@@ -124,9 +128,9 @@ class Catalogue:
         return QueryResult(columns, rows[:maxrec] if overflow else rows, overflow)
 
     def insert(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
-        columns = TABLES[table]
+        columns = self.tables[table]
         values = [tuple(row.get(c) for c in columns) for row in rows]
-        # Table and column names come from TABLES, never from a request.
+        # Table and column names come from the table definitions, never from a request.
         insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
         with self._lock:
             self._db.executemany(insert, values)

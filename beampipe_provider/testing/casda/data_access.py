@@ -44,6 +44,13 @@ class DataAccess:
             self.jobs[job.id] = job
         return job
 
+    def add_job(self, dids: list[str]) -> Job:
+        """A job for products named directly (the ObsCore mount's SODA takes IDs, not tokens)."""
+        job = Job(id=uuid.uuid4().hex, dids=list(dids))
+        with self._lock:
+            self.jobs[job.id] = job
+        return job
+
     def run(self, job: Job, *, stuck: bool, fails: bool) -> None:
         with self._lock:
             if job.phase == "PENDING":

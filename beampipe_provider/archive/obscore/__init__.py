@@ -1,0 +1,1 @@
+"""A generic IVOA ObsCore + DataLink (+ SODA async) archive adapter."""
