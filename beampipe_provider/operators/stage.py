@@ -20,8 +20,8 @@ from beampipe_provider.operators.task_state import task_actor
 
 
 class StageOperator(BaseOperator):
-    """Claims the run (or resumes its own claim after a retry), asks `archive` to stage its datasets with the
-    credentials of `archive_conn_id`, fetches and verifies each into `directory`/<run key>/, and moves the run
+    """Claims the run (or resumes its own claim after a retry), asks `archive` (with the survey's `rules`, where it
+    needs them) to stage its datasets with the credentials of `archive_conn_id`, fetches and verifies each into `directory`/<run key>/, and moves the run
     CLAIMED -> STAGED. Returns (XCom) the files with sizes, sha256 and how each was verified. A retry re-verifies
     files already fetched instead of fetching them again."""
 
@@ -34,6 +34,7 @@ class StageOperator(BaseOperator):
         directory: str,
         archive: str = "casda",
         archive_conn_id: str | None = CASDA_DEFAULT,
+        rules: dict[str, Any] | None = None,
         beampipe_ledger_conn_id: str = LedgerHook.default_conn_name,
         staging_timeout: timedelta = timedelta(hours=6),
         **kwargs: Any,
@@ -43,6 +44,7 @@ class StageOperator(BaseOperator):
         self.directory = directory
         self.archive = archive
         self.archive_conn_id = archive_conn_id
+        self.rules = rules  # the survey's rules, where the archive needs them to stage (ObsCore: its endpoints)
         self.beampipe_ledger_conn_id = beampipe_ledger_conn_id
         self.staging_timeout = staging_timeout
 
@@ -51,7 +53,7 @@ class StageOperator(BaseOperator):
         store = LedgerHook(beampipe_ledger_conn_id=self.beampipe_ledger_conn_id).get_store()
         run = self._hold(store, str(actor), batch_claimant=actor.dag_run)
         target = Path(self.directory) / run.run_key
-        archive = ArchiveHook(self.archive, archive_conn_id=self.archive_conn_id).get_archive()
+        archive = ArchiveHook(self.archive, archive_conn_id=self.archive_conn_id, rules=self.rules).get_archive()
         try:
             plan = archive.plan_staging(store.run_datasets(run.run_key), timeout_s=self.staging_timeout.total_seconds())
             files = [archive.fetch(item, target) for item in plan.items]

@@ -156,6 +156,7 @@ def _process(config: SurveyConfig, base: Path, datasets: XComArg) -> None:
             directory=config.staging.directory,
             archive=config.archive.name,
             archive_conn_id=config.archive.connection,
+            rules=config.rules(),
             beampipe_ledger_conn_id=config.ledger_conn_id,
             staging_timeout=config.staging.timeout,
             max_active_tis_per_dag=config.staging.max_active,

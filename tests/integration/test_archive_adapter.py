@@ -27,5 +27,5 @@ def test_casda_adapter_by_name_discovers_plans_staging_and_fetches(casda, tmp_pa
 
 
 def test_unknown_archive_names_the_installed_ones():
-    with pytest.raises(LookupError, match="no archive adapter 'mast'; installed: casda"):
+    with pytest.raises(LookupError, match="no archive adapter 'mast'; installed: casda, obscore"):
         load_archive("mast")

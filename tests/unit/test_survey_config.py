@@ -42,7 +42,7 @@ def test_the_wallaby_survey_loads_with_its_archive_rules_and_files() -> None:
     ("change", "message"),
     [
         (lambda c: c["archive"].update(project_codes=[]), "archive: project_codes: List should have at least 1 item"),
-        (lambda c: c["archive"].update(name="mast"), "archive: no archive adapter 'mast'; installed: casda"),
+        (lambda c: c["archive"].update(name="mast"), "archive: no archive adapter 'mast'; installed: casda, obscore"),
         (lambda c: c["archive"].update(project_codes=["AS102'; DROP"]), "archive: project_codes: "),
         (lambda c: c["batch"].update(size=0), "batch.size: Input should be greater than or equal to 1"),
         (
