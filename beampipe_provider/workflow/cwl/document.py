@@ -48,7 +48,7 @@ def load_document(path: str | Path, *, input_name: str) -> Document:
             f"{main}: inputs.{input_name}: type {inputs[input_name]!r}, expected {FILE_ARRAY} (an array of File)"
         )
     others: dict[str, dict[str, Any]] = {}
-    _collect_runs(main.parent, content, "", others)
+    _collect_runs(main.parent, content, "", others, main)
     return Document(
         name=main.name,
         content=content,
@@ -117,11 +117,11 @@ def _is_file_array(type_: Any) -> bool:
     return isinstance(type_, dict) and type_.get("type") == "array" and type_.get("items") in ("File", "#File")
 
 
-def _collect_runs(base: Path, node: Any, here: str, found: dict[str, dict[str, Any]]) -> None:
+def _collect_runs(base: Path, node: Any, here: str, found: dict[str, dict[str, Any]], source: Path) -> None:
     """Every document a step `run`s by relative path, recursively, kept at its path relative to the main one."""
     if isinstance(node, list):
         for item in node:
-            _collect_runs(base, item, here, found)
+            _collect_runs(base, item, here, found, source)
         return
     if not isinstance(node, dict):
         return
@@ -129,11 +129,13 @@ def _collect_runs(base: Path, node: Any, here: str, found: dict[str, dict[str, A
     if isinstance(run, str) and not run.startswith("#"):
         relative = posixpath.normpath(posixpath.join(here, run.split("#", 1)[0]))
         if run.startswith("/") or "://" in run or relative.startswith(".."):
-            raise WorkflowError(f"{base}: run: {run!r}: only documents beside the workflow or below it can be shipped")
+            raise WorkflowError(
+                f"{source}: run: {run!r}: only documents beside the workflow or below it can be shipped"
+            )
         if relative not in found:
             content = _read(base / relative)
             found[relative] = content
-            _collect_runs(base, content, posixpath.dirname(relative), found)
+            _collect_runs(base, content, posixpath.dirname(relative), found, base / relative)
     for key, value in node.items():
         if key != "run" or isinstance(value, dict | list):
-            _collect_runs(base, value, here, found)
+            _collect_runs(base, value, here, found, source)

@@ -25,7 +25,10 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from canonical import sha256_hex  # type: ignore[import-not-found]  # the bundle's copy of beampipe's own
+try:
+    from canonical import sha256_hex  # type: ignore[import-not-found]  # the bundle's copy of beampipe's own
+except ImportError:  # imported from the package (tests, tools), not run from a run directory
+    from beampipe_provider.common.canonical import sha256_hex
 
 OK, FAILED, TIMEOUT, TERMINATED = 0, 1, 2, 143
 ERROR_CHARS = 2000
