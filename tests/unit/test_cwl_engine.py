@@ -37,7 +37,7 @@ def test_the_demo_is_a_bundle_with_the_datasets_as_files_and_bundle_json_last() 
     workflow = load_workflow("cwl", str(DEMO))  # through the entry point, as the operator finds it
     bundle = prepare(workflow, note="hi")  # type: ignore[arg-type]
     assert list(bundle.files) == [
-        "workflow/wallaby_measure.cwl",
+        "workflow.cwl",
         "inputs.json",
         "manifest.json",
         "cwl_job.py",
@@ -53,13 +53,13 @@ def test_the_demo_is_a_bundle_with_the_datasets_as_files_and_bundle_json_last() 
     }
     manifest = json.loads(bundle.files["manifest.json"])
     assert manifest == {"run_key": "k1", "datasets": DATASETS, "parameters": {"note": "hi"}}
-    shipped = json.loads(bundle.files["workflow/wallaby_measure.cwl"])  # YAML on the worker, JSON in the bundle
+    shipped = json.loads(bundle.files["workflow.cwl"])  # YAML on the worker, JSON in the bundle
     assert shipped["cwlVersion"] == "v1.2"
     assert bundle.hashes == {"workflow": sha256_hex(shipped)}
     meta = json.loads(bundle.files["bundle.json"])
     assert meta["digest"] == bundle.digest
     assert meta["graph_sha256"] == bundle.hashes
-    assert meta["target"] == "workflow/wallaby_measure.cwl"
+    assert meta["target"] == "workflow.cwl"
     assert b"from canonical import sha256_hex" in bundle.files["cwl_job.py"]
     assert (
         bundle.files["canonical.py"] == Path(cwl_job.__file__).parents[3].joinpath("common/canonical.py").read_bytes()
@@ -143,9 +143,11 @@ def test_other_input_names_and_forms_and_documents_run_by_path(tmp_path: Path) -
         "    steps: {cat: {run: tools/cat.cwl}}\n"
     )
     bundle = prepare(CwlWorkflow(path=str(tmp_path / "wf.cwl"), input_name="cubes"))
-    assert "workflow/tools/cat.cwl" in bundle.files
-    assert json.loads(bundle.files["bundle.json"])["target"] == "workflow/wf.cwl#measure"  # no `main`: named
-    assert set(bundle.hashes) == {"workflow", "workflow:tools/cat.cwl"}
+    assert json.loads(bundle.files["run__tools__cat.cwl"])["baseCommand"] == ["cat"]
+    steps = json.loads(bundle.files["workflow.cwl"])["$graph"][0]["steps"]
+    assert steps["cat"]["run"] == "run__tools__cat.cwl"  # the bundle is one directory
+    assert json.loads(bundle.files["bundle.json"])["target"] == "workflow.cwl#measure"  # no `main`: named
+    assert set(bundle.hashes) == {"workflow", "workflow:run__tools__cat.cwl"}
     assert len(json.loads(bundle.files["inputs.json"])["cubes"]) == 2
 
 
@@ -242,6 +244,27 @@ def test_the_runner_names_the_failing_step_with_the_tools_error_from_cwltools_lo
         {"step": "measure", "error": "sha256sum: /data/b.tar: Permission denied\n[job measure_2] exited with status: 3"}
     ]
     assert cwl_job.failing_steps(LOG.replace("permanentFail", "success")) == []
+
+
+def test_an_error_that_stops_a_scatter_names_its_step() -> None:
+    log = """INFO [workflow ] starting step measure
+INFO [step measure] start
+INFO [job measure] completed success
+INFO [step measure] start
+ERROR Unexpected exception
+Traceback (most recent call last):
+FileNotFoundError: [Errno 2] No such file or directory: '/data/missing.tar'
+ERROR Cannot make scatter job: inputs.json:9:4: [Errno 2] No such file or directory: '/data/missing.tar'
+ERROR Workflow cannot make any more progress.
+WARNING Final process status is permanentFail
+"""
+    assert cwl_job.failing_steps(log) == [
+        {
+            "step": "measure",
+            "error": "Cannot make scatter job: inputs.json:9:4: [Errno 2] No such file or directory: "
+            "'/data/missing.tar'",
+        }
+    ]
 
 
 def test_the_runner_inventories_every_file_of_the_output_object_and_checks_cwltools_sha1(tmp_path: Path) -> None:

@@ -19,17 +19,17 @@ import yaml
 from beampipe_provider.workflow.base import WorkflowError
 
 FILE_ARRAY = "File[]"
+MAIN = "workflow.cwl"
 
 
 @dataclass(frozen=True)
 class Document:
-    """The main document (its name in the bundle, its content) and every document its steps `run` by path."""
+    """The main document (workflow.cwl in the bundle) and every document its steps `run` by path."""
 
-    name: str
     content: dict[str, Any]
-    target: str  # what cwltool is given: the name, with #id when the file holds a $graph without `main`
+    target: str  # what cwltool is given: workflow.cwl, with #id when the file holds a $graph without `main`
     inputs: dict[str, Any]  # the process's inputs by id: their types
-    others: dict[str, dict[str, Any]]  # relative path -> content
+    others: dict[str, dict[str, Any]]  # name in the bundle -> content
 
 
 def load_document(path: str | Path, *, input_name: str) -> Document:
@@ -50,12 +50,16 @@ def load_document(path: str | Path, *, input_name: str) -> Document:
     others: dict[str, dict[str, Any]] = {}
     _collect_runs(main.parent, content, "", others, main)
     return Document(
-        name=main.name,
         content=content,
-        target=main.name + (f"#{fragment}" if fragment else ""),
+        target=MAIN + (f"#{fragment}" if fragment else ""),
         inputs=inputs,
         others=others,
     )
+
+
+def shipped_name(relative: str) -> str:
+    """A document's name in the bundle: tools/cat.cwl -> run__tools__cat.cwl."""
+    return "run__" + relative.replace("/", "__")
 
 
 def as_json(content: Mapping[str, Any]) -> bytes:
@@ -118,7 +122,8 @@ def _is_file_array(type_: Any) -> bool:
 
 
 def _collect_runs(base: Path, node: Any, here: str, found: dict[str, dict[str, Any]], source: Path) -> None:
-    """Every document a step `run`s by relative path, recursively, kept at its path relative to the main one."""
+    """Every document a step `run`s by relative path, recursively, by its name in the bundle; each `run` is
+    rewritten to that name (upload places files in one directory)."""
     if isinstance(node, list):
         for item in node:
             _collect_runs(base, item, here, found, source)
@@ -132,9 +137,11 @@ def _collect_runs(base: Path, node: Any, here: str, found: dict[str, dict[str, A
             raise WorkflowError(
                 f"{source}: run: {run!r}: only documents beside the workflow or below it can be shipped"
             )
-        if relative not in found:
+        flat = shipped_name(relative)
+        node["run"] = flat + run[len(run.split("#", 1)[0]) :]  # the bundle is one flat directory; #id kept
+        if flat not in found:
             content = _read(base / relative)
-            found[relative] = content
+            found[flat] = content
             _collect_runs(base, content, posixpath.dirname(relative), found, base / relative)
     for key, value in node.items():
         if key != "run" or isinstance(value, dict | list):

@@ -2,7 +2,8 @@
 job (job/cwl_job.py), and the outcome that runner leaves.
 
 The run directory holds, besides outcome.json and inventory.json once the job ends:
-    workflow/<document>   the CWL document(s), as JSON       inputs.json    the job order: datasets as CWL Files
+    workflow.cwl          the CWL document, as JSON          inputs.json    the job order: datasets as CWL Files
+    run__<path>           documents its steps run by path
     manifest.json         run_key, datasets, parameters      cwl_job.py     the runner, and canonical.py it imports
     bundle.json           run_key, digest, hashes, the document cwltool runs (written last)
     cwltool.log           cwltool's stderr                   outputs/       the products"""
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from beampipe_provider.common.canonical import sha256_hex
 from beampipe_provider.workflow.base import Outcome, Product, RunBundle, WorkflowError
-from beampipe_provider.workflow.cwl.document import as_json, load_document
+from beampipe_provider.workflow.cwl.document import MAIN, as_json, load_document
 
 if TYPE_CHECKING:
     from beampipe_provider.workflow.facility import Facility
@@ -28,7 +29,6 @@ ENGINE = "cwl"
 RUNNER = "cwl_job.py"
 CANONICAL = "canonical.py"
 BUNDLE = "bundle.json"
-WORKFLOW_DIR = "workflow"
 DEFAULT_CWLTOOL = "cwltool"
 
 
@@ -56,8 +56,8 @@ class CwlWorkflow:
         document = load_document(self.path, input_name=self.input_name)
         job_order = self._job_order(document.inputs, datasets, parameters)
         manifest = {"run_key": run_key, "datasets": [dict(d) for d in datasets], "parameters": dict(parameters)}
-        content = {f"{WORKFLOW_DIR}/{document.name}": as_json(document.content)}
-        content |= {f"{WORKFLOW_DIR}/{name}": as_json(doc) for name, doc in sorted(document.others.items())}
+        content = {MAIN: as_json(document.content)}
+        content |= {name: as_json(doc) for name, doc in sorted(document.others.items())}
         content |= {
             "inputs.json": json.dumps(job_order, indent=1, ensure_ascii=False).encode(),
             "manifest.json": json.dumps(manifest, indent=1, sort_keys=True).encode(),
@@ -71,8 +71,8 @@ class CwlWorkflow:
             "run_key": run_key,
             "digest": digest,
             "graph_sha256": hashes,
-            "workflow": f"{WORKFLOW_DIR}/{document.name}",
-            "target": f"{WORKFLOW_DIR}/{document.target}",
+            "workflow": MAIN,
+            "target": document.target,
         }
         content[BUNDLE] = json.dumps(bundle, indent=1).encode()  # last: upload writes in order, a whole run has it
         return RunBundle(files=content, digest=digest, hashes=hashes)

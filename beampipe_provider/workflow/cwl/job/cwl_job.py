@@ -115,7 +115,7 @@ def inventory(outputs: Any) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def failing_steps(log: str) -> list[dict[str, str]]:
-    """Steps cwltool reports as failed, in the order they failed, each with its error lines: WARNING and ERROR
+    """Steps cwltool reports as failed or logs an error in, in that order, each with its lines: WARNING and ERROR
     records about its jobs, the tools' own stderr, and untagged errors while the step ran (no tracebacks)."""
     job_step: dict[str, str] = {}
     errors: dict[str, list[str]] = {}
@@ -137,15 +137,16 @@ def failing_steps(log: str) -> list[dict[str, str]]:
             kind, name, rest = tag.groups()
             # a scatter's jobs are measure, measure_2, ...: a job belongs to the step that started before it
             current = name if kind == "step" else job_step.setdefault(name, current or re.sub(r"_\d+$", "", name))
-            if "completed permanentFail" in rest or "completed temporaryFail" in rest:
-                if current not in failed:
-                    failed.append(current)
-            elif level in ("WARNING", "ERROR"):
+            if "completed permanentFail" in rest or "completed temporaryFail" in rest or level == "ERROR":
+                failed += [] if current in failed else [current]
+            if level in ("WARNING", "ERROR") and "completed " not in rest:
                 errors.setdefault(current, []).append(f"[{kind} {name}] {rest}")
                 follow = "keep"
             elif kind == "job" and "$ " in rest:
                 follow = "command"
         elif level in ("ERROR", "CRITICAL") and current is not None and not text.startswith(_GENERIC):
+            # an error cwltool raises while a step runs (a missing input) may end the run with no step completed
+            failed += [] if current in failed else [current]
             errors.setdefault(current, []).append(text)
             follow = "keep"
     return [{"step": s, "error": "\n".join(errors.get(s, []))[-ERROR_CHARS:]} for s in failed]
