@@ -64,7 +64,10 @@ def inputs() -> Iterator[list[Path]]:
     shutil.rmtree(directory)
 
 
-def run_in_slurm(slurm: LocalSlurm, workflow: CwlWorkflow, paths: list[str], *, timeout_s: float = 240) -> Ran:
+def run_in_slurm(
+    slurm: LocalSlurm, workflow: CwlWorkflow, paths: list[str], *, timeout_s: float = 240, cancel_when: str = ""
+) -> Ran:
+    """Upload, submit, wait for the end; with `cancel_when`, scancel the job once cwltool.log shows that text."""
     name = f"bp-cwl-test-{uuid.uuid4().hex[:12]}"
     run_dir = f"/home/{slurm.user}/dlg/test-runs/{name}"
     bundle = workflow.prepare(
@@ -80,7 +83,14 @@ def run_in_slurm(slurm: LocalSlurm, workflow: CwlWorkflow, paths: list[str], *, 
         script = workflow.job_script(load_facility("local"), run_dir, timeout_s=timeout_s)
         options = sbatch_options(job_name=name, output=f"{run_dir}/slurm-%j.out", chdir=run_dir, time="00:10:00")
         job = scheduler.submit(options, script)
-        status = wait(scheduler, job.job_id)
+        try:
+            if cancel_when:
+                wait_for_log(scheduler, f"{run_dir}/cwltool.log", cancel_when)
+                scheduler.cancel([job.job_id])
+            status = wait(scheduler, job.job_id)
+        except AssertionError:
+            scheduler.cancel([job.job_id])  # a test that gave up leaves no job behind on the shared cluster
+            raise
         raw = json.loads(scheduler.read_text(f"{run_dir}/outcome.json"))
         inventory = json.loads(scheduler.read_text(f"{run_dir}/inventory.json"))
     finally:
@@ -96,6 +106,18 @@ def wait(scheduler: Any, job_id: str, timeout: float = 300) -> JobStatus:
             return status
         time.sleep(1)
     raise AssertionError(f"job {job_id} still {status.state} after {timeout} s")
+
+
+def wait_for_log(scheduler: Any, path: str, text: str, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if text in scheduler.read_text(path):
+                return
+        except Exception:  # not there yet
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{path} never showed {text!r}")
 
 
 def measure(path: Path) -> list[str]:
@@ -163,3 +185,19 @@ def test_a_workflow_over_its_time_is_stopped_with_its_tools(slurm: LocalSlurm, i
     assert ran.outcome.message == "cwltool still running after 8 s; stopped"
     left = subprocess.run(["pgrep", "-f", f"sleep {seconds}"], capture_output=True, text=True, check=False)
     assert left.returncode == 1, f"the tool outlived the job: {left.stdout}"  # pgrep: 1 when nothing matches
+
+
+def test_scancel_stops_cwltool_and_its_tools_and_leaves_an_outcome(
+    slurm: LocalSlurm, inputs: list[Path], tmp_path
+) -> None:
+    sleeper = tmp_path / "sleeper.cwl"
+    seconds = f"300.{uuid.uuid4().int % 10**6:06d}"
+    sleeper.write_text(SLEEPER.format(seconds=seconds))
+    ran = run_in_slurm(slurm, CwlWorkflow(path=str(sleeper)), [str(inputs[0])], cancel_when="[job workflow.cwl] ")
+
+    assert ran.status.phase.value == "CANCELLED"
+    assert not ran.outcome.ok
+    assert ran.raw["state"] == "CANCELLED"
+    assert ran.outcome.message == "terminated by SIGTERM (scancel or the job's time limit)"
+    left = subprocess.run(["pgrep", "-f", f"sleep {seconds}"], capture_output=True, text=True, check=False)
+    assert left.returncode == 1, f"the tool outlived the job: {left.stdout}"
