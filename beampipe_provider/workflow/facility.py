@@ -30,8 +30,36 @@ class Ports(BaseModel):
     island_manager: int = Field(8001, ge=1024, le=65535)
 
 
+class EngineSetup(BaseModel):
+    """How a job on the site sets up one engine other than DALiuGE (whose lines are `Facility.setup`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    setup: list[str] = Field(default_factory=list)  # shell lines before the runner, e.g. a venv's activation
+    executable: str | None = None  # the engine's command, e.g. cwltool or a path to it; None: the engine's default
+
+    @field_validator("setup")
+    @classmethod
+    def _lines(cls, v: list[str]) -> list[str]:
+        return _shell_lines(v)
+
+    @field_validator("executable")
+    @classmethod
+    def _executable(cls, v: str | None) -> str | None:
+        if v is not None and (not v or not _SHELL_LINE.fullmatch(v) or v != v.strip()):
+            raise ValueError(f"a command name or path, one line, without control characters: {v!r}")
+        return v
+
+
+def _shell_lines(lines: list[str]) -> list[str]:
+    for line in lines:
+        if not _SHELL_LINE.fullmatch(line):
+            raise ValueError(f"one line each, without control characters: {line!r}")
+    return lines
+
+
 class Facility(BaseModel):
-    """A site: the Slurm defaults for its jobs, how a job sets up DALiuGE, and where runs live."""
+    """A site: the Slurm defaults for its jobs, how a job sets up each engine, and where runs live."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -50,6 +78,7 @@ class Facility(BaseModel):
     container_runtime: str | None = None  # e.g. singularity
     images: dict[str, str] = Field(default_factory=dict)  # name -> image file or registry reference
     session_url: str | None = None  # a web monitor of a session, e.g. https://{host}/dlg/session?sessionId={session_id}
+    engines: dict[str, EngineSetup] = Field(default_factory=dict)  # engine name (cwl) -> its setup on this site
 
     @field_validator("name")
     @classmethod
@@ -67,10 +96,19 @@ class Facility(BaseModel):
     @field_validator("modules", "setup")
     @classmethod
     def _lines(cls, v: list[str]) -> list[str]:
-        for line in v:
-            if not _SHELL_LINE.fullmatch(line):
-                raise ValueError(f"one line each, without control characters: {line!r}")
+        return _shell_lines(v)
+
+    @field_validator("engines")
+    @classmethod
+    def _engines(cls, v: dict[str, EngineSetup]) -> dict[str, EngineSetup]:
+        for name in v:
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"engine {name!r}: lower-case letters, digits, - and _, starting with a letter")
         return v
+
+    def engine(self, name: str) -> EngineSetup:
+        """The site's setup of engine `name`; nothing to set up when the profile does not say."""
+        return self.engines.get(name, EngineSetup())
 
     @field_validator("dlg_root")
     @classmethod

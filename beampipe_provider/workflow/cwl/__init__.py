@@ -1,0 +1,1 @@
+"""CWL: a workflow document run by cwltool (the CWL reference runner) inside the Slurm job, and its outcome."""
