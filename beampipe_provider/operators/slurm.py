@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import posixpath
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -20,19 +18,18 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from beampipe_provider.hooks.ledger import LedgerHook
 from beampipe_provider.hooks.slurm import SlurmHook
 from beampipe_provider.links.slurm import XCOM_CLUSTER, XCOM_JOB_ID, SlurmJobLink
-from beampipe_provider.operators.task_state import TaskStateJobs, task_actor
+from beampipe_provider.operators.task_state import TaskStateJobs, task_actor, task_deadline
 from beampipe_provider.runs.adopt_or_submit import JobPlace, JobRef, RunRefused, adopt_or_submit
 from beampipe_provider.runs.lifecycle import RunLifecycle
 from beampipe_provider.scheduler.admission import QueueFull, QueueShare, safe_group
 from beampipe_provider.scheduler.base import JobStatus, Phase, RequestRefused, Scheduler, SchedulerError, SubmittedJob
 from beampipe_provider.scheduler.slurm import SbatchOptions, sbatch_options
 from beampipe_provider.scheduler.slurm.script import job_script
-from beampipe_provider.scheduler.slurm.steps import expand_log_path
+from beampipe_provider.scheduler.slurm.steps import DEFAULT_OUTPUT, job_log_path
 from beampipe_provider.scheduler.submission import final_state
 from beampipe_provider.triggers.events import AdmissionEvent, JobEvent, first_payload
 from beampipe_provider.triggers.slurm import SlurmAdmissionTrigger, SlurmJobTrigger
 
-DEFAULT_OUTPUT = "beampipe-%j.out"
 LIMITS_TTL_S = 60.0
 CLAIM_WHILE_WAITING = timedelta(days=1)  # without an execution_timeout, how long a run waiting for room stays ours
 
@@ -172,7 +169,7 @@ class SlurmJobOperator(BaseOperator):
             ssh_conn_id=self.ssh_conn_id,
             clusters=options.clusters,
             poll_interval=self.poll_interval,
-            deadline=self._deadline(context),
+            deadline=task_deadline(context, self.execution_timeout),
             unknown_grace=self.unknown_grace,
         )
         if self.deferrable:
@@ -230,7 +227,7 @@ class SlurmJobOperator(BaseOperator):
             share=share.share,
             poll_interval=self.poll_interval,
             limits_ttl=self.limits_ttl,
-            deadline=self._deadline(context),
+            deadline=task_deadline(context, self.execution_timeout),
         )
         if self.deferrable:
             self.defer(trigger=trigger, method_name="execute_admitted")
@@ -247,7 +244,8 @@ class SlurmJobOperator(BaseOperator):
         status = event.job() or JobStatus(job_id=job_id, phase=Phase.UNKNOWN, state="")
         if event.status == "timeout":
             self._cancel(scheduler, job_id, "the task's execution_timeout was reached")
-        log_path = self._log_path(options, job_id)
+        user = SlurmHook(ssh_conn_id=self.ssh_conn_id).get_connection(self.ssh_conn_id).login or ""
+        log_path = job_log_path(options, job_id, user)
         tail = self._log_tail(scheduler, log_path)
         if tail:
             self.log.info("Last lines of %s:\n%s", log_path, tail)
@@ -302,21 +300,6 @@ class SlurmJobOperator(BaseOperator):
         if group is None and self._lifecycle is not None:
             group = self._lifecycle.current().survey
         return QueueShare(self.max_queued, safe_group(group), self.queue_share)
-
-    def _deadline(self, context: Context) -> float | None:
-        """execution_timeout as an absolute time, a little before Airflow's own trigger timeout (start date +
-        execution_timeout), so this task, not Airflow, ends the wait and can cancel the job."""
-        if not self.execution_timeout:
-            return None
-        start = context["ti"].start_date
-        budget = self.execution_timeout.total_seconds()
-        begun = start.timestamp() if start else time.time()
-        return begun + budget - min(30.0, budget * 0.1)
-
-    def _log_path(self, options: SbatchOptions, job_id: str) -> str:
-        user = SlurmHook(ssh_conn_id=self.ssh_conn_id).get_connection(self.ssh_conn_id).login or ""
-        path = expand_log_path(options.output or DEFAULT_OUTPUT, job_id, options.job_name, user)
-        return posixpath.join(options.chdir, path) if options.chdir and not posixpath.isabs(path) else path
 
     def _log_tail(self, scheduler: Scheduler, path: str) -> str:
         try:

@@ -21,9 +21,9 @@ from beampipe_provider.operators.task_state import task_actor
 
 class StageOperator(BaseOperator):
     """Claims the run (or resumes its own claim after a retry), asks `archive` (with the survey's `rules`, where it
-    needs them) to stage its datasets with the credentials of `archive_conn_id`, fetches and verifies each into `directory`/<run key>/, and moves the run
-    CLAIMED -> STAGED. Returns (XCom) the files with sizes, sha256 and how each was verified. A retry re-verifies
-    files already fetched instead of fetching them again."""
+    needs them) to stage its datasets with the credentials of `archive_conn_id`, fetches and verifies each into
+    `directory`/<run key>/, and moves the run CLAIMED -> STAGED. Returns (XCom) the files with sizes, sha256 and how
+    each was verified. A retry re-verifies files already fetched instead of fetching them again."""
 
     template_fields: Sequence[str] = ("run_key", "directory")
 

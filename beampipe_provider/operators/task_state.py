@@ -1,7 +1,10 @@
-"""What a task keeps across its retries (Airflow 3.3's `task_state_store`), and who the task is in the ledger."""
+"""A task as the ledger and Slurm see it: who it is (its actor), what it keeps across retries (Airflow 3.3's
+`task_state_store`), and its deadline."""
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Context
@@ -15,6 +18,17 @@ STATE_KEY = "slurm_job"  # task_state_store entry: {"job_id", "cluster", "done":
 def task_actor(context: Context) -> TaskActor:
     ti = context["ti"]
     return TaskActor(ti.dag_id, ti.run_id, ti.task_id, -1 if ti.map_index is None else ti.map_index)
+
+
+def task_deadline(context: Context, execution_timeout: timedelta | None) -> float | None:
+    """execution_timeout as an absolute time, a little before Airflow's own trigger timeout (start date +
+    execution_timeout), so the task, not Airflow, ends the wait and can cancel the job."""
+    if not execution_timeout:
+        return None
+    start = context["ti"].start_date
+    budget = execution_timeout.total_seconds()
+    begun = start.timestamp() if start else time.time()
+    return begun + budget - min(30.0, budget * 0.1)
 
 
 class TaskStateJobs:

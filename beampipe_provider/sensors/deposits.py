@@ -113,7 +113,7 @@ class DepositSensor(BaseSensorOperator):
         except ArchiveUnavailable as exc:
             if self.fail_when_unavailable:
                 raise
-            self.log.warning("%s unavailable, will poke again: %s", self.archive, exc)
+            self.log.warning("Archive %s unavailable, will poke again: %s", self.archive, exc)
             return PokeReturnValue(is_done=False)
         finally:
             archive.close()

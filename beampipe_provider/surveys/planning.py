@@ -50,6 +50,7 @@ def plan_batch(
             workflow=config.workflow.name,
             workflow_version=config.workflow.version,
             parameters=config.workflow.parameters,
+            archive=config.archive.name,
             scheduler="slurm",
             facility=config.facility.profile,
             actor=claimant,

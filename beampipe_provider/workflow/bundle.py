@@ -19,11 +19,13 @@ from beampipe_provider.workflow.base import RunBundle, WorkflowError
 BUNDLE = "bundle.json"
 
 
-def run_bundle(run_key: str, content: Mapping[str, bytes], hashes: Mapping[str, str]) -> RunBundle:
-    """The bundle of `content` (file name -> bytes), with bundle.json (run key, digest, hashes) written last."""
+def run_bundle(run_key: str, content: Mapping[str, bytes], hashes: Mapping[str, str], **engine: str) -> RunBundle:
+    """The bundle of `content` (file name -> bytes), with bundle.json (run key, digest, hashes, and what the engine's
+    runner reads there) written last: upload writes in order, so a complete run directory has it."""
     files = dict(content)
     digest = sha256_hex({name: hashlib.sha256(data).hexdigest() for name, data in files.items()})
-    files[BUNDLE] = json.dumps({"run_key": run_key, "digest": digest, "graph_sha256": dict(hashes)}, indent=1).encode()
+    bundle = {"run_key": run_key, "digest": digest, "graph_sha256": dict(hashes), **engine}
+    files[BUNDLE] = json.dumps(bundle, indent=1).encode()
     return RunBundle(files=files, digest=digest, hashes=dict(hashes))
 
 

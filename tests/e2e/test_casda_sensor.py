@@ -37,7 +37,7 @@ def test_poke_mode_records_the_deposits_of_the_data_interval_once(airflow_env, c
     expected = ["visibility-3368100", "visibility-3368101", "visibility-3368102"]
     assert _recorded(store) == expected
     assert "visibility-3368100:new" in first.stdout + first.stderr
-    assert "CASDA unavailable, will poke again" in first.stdout + first.stderr
+    assert "Archive casda unavailable, will poke again" in first.stdout + first.stderr
     # Re-running the same interval (what a backfill does) finds the same deposits; the ledger keeps them single.
     again = airflow_env.airflow("dags", "test", "beampipe_casda_poke", "2024-03-02", env=env)
     assert _recorded(store) == expected

@@ -20,8 +20,8 @@ import pytest
 from beampipe_provider.scheduler.base import JobStatus
 from beampipe_provider.scheduler.slurm import sbatch_options
 from beampipe_provider.workflow.base import Outcome, RunBundle
+from beampipe_provider.workflow.bundle import upload
 from beampipe_provider.workflow.cwl.engine import CwlWorkflow
-from beampipe_provider.workflow.daliuge.bundle import upload
 from beampipe_provider.workflow.facility import load_facility
 from tests.slurm_cluster import LocalSlurm
 

@@ -5,6 +5,7 @@ Status is one `squeue` (what slurmctld holds) and, only for jobs it no longer ho
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from collections.abc import Generator, Sequence
@@ -288,6 +289,15 @@ def expand_path(path: str) -> Generator[Command, CommandResult, str]:
     facility profile, which refuses quotes, backslashes and command substitution."""
     command = Command(["sh", "-c", f'printf %s "{path}"'])
     return _ok(command, (yield command)).stdout
+
+
+DEFAULT_OUTPUT = "beampipe-%j.out"  # sbatch --output when the task names none
+
+
+def job_log_path(options: SbatchOptions, job_id: str, user: str) -> str:
+    """Where the job's output is on the login node: --output expanded, relative to --chdir."""
+    path = expand_log_path(options.output or DEFAULT_OUTPUT, job_id, options.job_name, user)
+    return posixpath.join(options.chdir, path) if options.chdir and not posixpath.isabs(path) else path
 
 
 def expand_log_path(pattern: str, job_id: str, job_name: str, user: str) -> str:

@@ -10,7 +10,6 @@ The run directory holds, besides outcome.json and inventory.json once the job en
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 import urllib.parse
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from beampipe_provider.common.canonical import sha256_hex
 from beampipe_provider.workflow.base import Outcome, Product, RunBundle, WorkflowError
+from beampipe_provider.workflow.bundle import run_bundle
 from beampipe_provider.workflow.cwl.document import MAIN, as_json, load_document
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 ENGINE = "cwl"
 RUNNER = "cwl_job.py"
 CANONICAL = "canonical.py"
-BUNDLE = "bundle.json"
 DEFAULT_CWLTOOL = "cwltool"
 
 
@@ -66,16 +65,7 @@ class CwlWorkflow:
         }
         hashes = {"workflow": sha256_hex(document.content)}
         hashes |= {f"workflow:{name}": sha256_hex(doc) for name, doc in sorted(document.others.items())}
-        digest = sha256_hex({name: hashlib.sha256(data).hexdigest() for name, data in content.items()})
-        bundle = {
-            "run_key": run_key,
-            "digest": digest,
-            "graph_sha256": hashes,
-            "workflow": MAIN,
-            "target": document.target,
-        }
-        content[BUNDLE] = json.dumps(bundle, indent=1).encode()  # last: upload writes in order, a whole run has it
-        return RunBundle(files=content, digest=digest, hashes=hashes)
+        return run_bundle(run_key, content, hashes, workflow=MAIN, target=document.target)
 
     def _job_order(
         self, declared: Mapping[str, Any], datasets: Sequence[Mapping[str, Any]], parameters: Mapping[str, Any]

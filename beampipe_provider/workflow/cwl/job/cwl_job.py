@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from canonical import sha256_hex  # type: ignore[import-not-found]  # the bundle's copy of beampipe's own
+    from canonical import sha256_hex  # the bundle's copy of beampipe's own
 except ImportError:  # imported from the package (tests, tools), not run from a run directory
     from beampipe_provider.common.canonical import sha256_hex
 
