@@ -13,6 +13,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from beampipe_provider.archive.base import Archive, ConnectionFields, load_archive
+from beampipe_provider.hooks.connections import aget_connection
 
 CASDA_DEFAULT = "casda_default"
 
@@ -60,7 +61,7 @@ class ArchiveHook(BaseHook):
         if not self.archive_conn_id:
             return ConnectionFields()
         try:
-            return connection_fields(await self.aget_connection(self.archive_conn_id))
+            return connection_fields(await aget_connection(self.archive_conn_id))
         except AirflowNotFoundException as exc:
             return self._missing_is_public(exc)
 

@@ -12,6 +12,7 @@ from typing import Any
 from airflow.providers.ssh.hooks.ssh import SSHHook
 from airflow.sdk import BaseHook
 
+from beampipe_provider.hooks.connections import aget_connection
 from beampipe_provider.scheduler.slurm import AsyncSlurmScheduler, SlurmScheduler
 from beampipe_provider.scheduler.slurm.scheduler import LIMITS_TTL_S
 from beampipe_provider.scheduler.transport import (
@@ -63,7 +64,7 @@ class SlurmHook(BaseHook):
         )
 
     async def aget_scheduler(self) -> AsyncSlurmScheduler:
-        target = ssh_target(await self.aget_connection(self.ssh_conn_id))
+        target = ssh_target(await aget_connection(self.ssh_conn_id))
         return AsyncSlurmScheduler(AsyncsshTransport(lambda: asyncssh_connect(target)), clusters=self.clusters)
 
     def test_connection(self) -> tuple[bool, str]:

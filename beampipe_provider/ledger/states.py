@@ -28,7 +28,8 @@ RECLAIMABLE: frozenset[RunState] = frozenset({S.CLAIMED, S.STAGED})
 ALLOWED: dict[RunState, frozenset[RunState]] = {
     S.DISCOVERED: frozenset({S.CLAIMED, S.CANCELLED}),
     S.CLAIMED: frozenset({S.STAGED, S.SUBMITTED, S.UNCERTAIN, S.DISCOVERED, S.FAILED, S.CANCELLED}),
-    S.STAGED: frozenset({S.SUBMITTED, S.UNCERTAIN, S.CLAIMED, S.FAILED, S.CANCELLED}),
+    # back to DISCOVERED: a task gave the run back to the queue (its claim released) after giving up on it
+    S.STAGED: frozenset({S.SUBMITTED, S.UNCERTAIN, S.CLAIMED, S.DISCOVERED, S.FAILED, S.CANCELLED}),
     S.SUBMITTED: frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELLED, S.UNCERTAIN}),
     S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED, S.UNCERTAIN}),
     # Reconciliation decides: the job was found (SUBMITTED/RUNNING/terminal) or provably never existed (STAGED).

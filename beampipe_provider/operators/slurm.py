@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, Context, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.triggers.base import BaseTrigger
 
 from beampipe_provider.hooks.ledger import LedgerHook
 from beampipe_provider.hooks.slurm import SlurmHook
@@ -97,6 +98,7 @@ class SlurmJobOperator(BaseOperator):
         self.deferrable = deferrable
         self._job: JobRef | None = None
         self._lifecycle: RunLifecycle | None = None
+        self._waiting: tuple[asyncio.AbstractEventLoop, asyncio.Task[Any] | None] | None = None  # see on_kill
         self._lineage: dict[str, Any] = {}  # filled as the job ends, read by OpenLineage
 
     # -- what is submitted (subclasses add their own) ------------------------------------------------------------
@@ -176,7 +178,7 @@ class SlurmJobOperator(BaseOperator):
             self.defer(trigger=trigger, method_name="execute_complete")
         # The trigger's own code, so both modes behave alike. If execution_timeout strikes here, Airflow calls
         # on_kill(), which cancels the job.
-        return self.execute_complete(context, asyncio.run(first_payload(trigger)))
+        return self.execute_complete(context, self._wait_in_worker(trigger))
 
     def _adopt_or_submit(self, context: Context, scheduler: Scheduler, options: SbatchOptions) -> JobRef:
         share = self._queue_share()
@@ -231,7 +233,23 @@ class SlurmJobOperator(BaseOperator):
         )
         if self.deferrable:
             self.defer(trigger=trigger, method_name="execute_admitted")
-        self._admitted(AdmissionEvent.from_payload(asyncio.run(first_payload(trigger))))
+        self._admitted(AdmissionEvent.from_payload(self._wait_in_worker(trigger)))
+
+    def _wait_in_worker(self, trigger: BaseTrigger) -> dict[str, Any]:
+        """The trigger's own code in this process, so both modes behave alike. Airflow's SIGTERM handler only calls
+        on_kill and lets execute go on, so on_kill stops this wait at once: the task ends in seconds, not when the
+        supervisor's grace period runs out."""
+
+        async def wait() -> dict[str, Any]:
+            self._waiting = (asyncio.get_running_loop(), asyncio.current_task())
+            return await first_payload(trigger)
+
+        try:
+            return asyncio.run(wait())
+        except asyncio.CancelledError:
+            raise AirflowException("the task was killed while it waited for Slurm") from None
+        finally:
+            self._waiting = None
 
     def _admitted(self, event: AdmissionEvent) -> None:
         if not event.admitted:
@@ -274,13 +292,34 @@ class SlurmJobOperator(BaseOperator):
         return operator_lineage(job, inputs, outputs)
 
     def on_kill(self) -> None:
-        """The task was killed while polling in the worker: cancel its job (deferred tasks: the trigger's on_kill)."""
-        if self._job is None:
+        """The task was killed while waiting in the worker (deferred tasks: the trigger's on_kill). Slurm is asked
+        first: a job that already ended keeps its real outcome, recorded now; only a live job is cancelled, and the
+        run then says so. A kill never records a finished job as cancelled."""
+        if self._waiting is not None:  # stop the in-worker wait as soon as this handler returns
+            loop, waiting = self._waiting
+            if waiting is not None:
+                loop.call_soon_threadsafe(waiting.cancel)
+        job = self._job
+        if job is None:
             return
-        with self._scheduler(self._job.cluster) as scheduler:
-            self._cancel(scheduler, self._job.job_id, "task killed")
-        if self._lifecycle is not None:
-            self._lifecycle.cancelled(self._lifecycle.current(), "task killed; Slurm job cancelled")
+        try:
+            with self._scheduler(job.cluster) as scheduler:
+                status = scheduler.status([job.job_id])[job.job_id]
+                if not status.phase.terminal and status.phase is not Phase.UNKNOWN:
+                    self._cancel(scheduler, job.job_id, "task killed")
+        except Exception:  # a kill must not raise: log, and leave the run for the retry to adopt
+            self.log.exception("Could not check or cancel Slurm job %s on kill", job.job_id)
+            return
+        lifecycle = self._lifecycle
+        if lifecycle is None or status.phase is Phase.UNKNOWN:
+            return
+        if status.phase.terminal:
+            self.log.info("Slurm job %s had already ended (%s): recording its outcome", job.job_id, status.describe())
+            end = "success" if status.phase is Phase.SUCCEEDED else "failed"
+            error = None if end == "success" else f"failed: {status.describe()}"
+            lifecycle.ended(lifecycle.current(), status, final_state(end, status.phase), error)
+        else:
+            lifecycle.cancelled(lifecycle.current(), f"{lifecycle.actor} was killed; Slurm job {job.job_id} cancelled")
 
     # -- helpers ------------------------------------------------------------------------------------------------
 

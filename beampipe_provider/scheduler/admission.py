@@ -116,6 +116,10 @@ class QueueFull(SchedulerError):
     """No room in the queue for this job now: wait for capacity, then submit. Never a failure of the run."""
 
 
+class QueueStalled(SchedulerError):
+    """No read of the queue has succeeded for longer than the admission queue's `max_silence`."""
+
+
 class QueueSource(Protocol):
     async def caps(self) -> Caps: ...
 
@@ -158,6 +162,7 @@ class AdmissionQueue:
     poll_interval: float = 30.0
     caps_ttl: float = 60.0
     grant_ttl: float | None = None  # default: 3 poll intervals, at least a minute (a woken task may start slowly)
+    max_silence: float = 900.0  # without one good read of the queue for this long, waiters fail (QueueStalled)
     stats: AdmissionStats = field(default_factory=AdmissionStats)
     _waiters: list[_Waiter] = field(default_factory=list)
     _grants: list[_Grant] = field(default_factory=list)
@@ -181,7 +186,9 @@ class AdmissionQueue:
                 self._waiters.remove(waiter)
 
     async def _poll_loop(self) -> None:
+        """Survives any error; after `max_silence` without one good read, every waiter fails with QueueStalled."""
         source: QueueSource | None = None
+        last_ok = time.monotonic()
         try:
             # Grants outlive their waiters: keep reading the queue until each one's job is listed (or its ttl
             # passes), or a later burst of waiters would not count slots already promised.
@@ -189,17 +196,23 @@ class AdmissionQueue:
                 try:
                     source = source or await self.open_source()
                     await self._cycle(source)
-                except SchedulerError as exc:
+                    last_ok = time.monotonic()
+                except Exception as exc:  # the loop must outlive any error; waiters learn of it below
                     self.stats.poll_errors += 1
                     log.warning(
-                        "reading the queue for admission failed, next try in %.0f s: %s", self.poll_interval, exc
+                        "reading the queue for admission failed, next try in %.0f s: %r", self.poll_interval, exc
                     )
+                    if time.monotonic() - last_ok > self.max_silence:
+                        stalled = QueueStalled(f"no read of the queue succeeded for {self.max_silence:.0f} s: {exc!r}")
+                        for waiter in self._waiters:
+                            if not waiter.future.done():
+                                waiter.future.set_exception(stalled)
                 if not (self._waiters or self._grants):
                     break
                 await asyncio.sleep(self.poll_interval)
         finally:
             if source is not None:
-                with contextlib.suppress(SchedulerError):
+                with contextlib.suppress(Exception):
                     await source.close()
 
     async def _cycle(self, source: QueueSource) -> None:

@@ -102,6 +102,11 @@ class TransportError(SchedulerError):
     """The login node could not be reached or the connection dropped: transient, retry later."""
 
 
+class SchedulerUnavailable(TransportError):
+    """The scheduler's daemons did not answer ("Unable to contact slurm controller", slurmdbd down): the command had
+    no effect. Transient: a slurmctld or slurmdbd restart takes tens of seconds; wait and try again."""
+
+
 class CommandFailed(SchedulerError):
     """A scheduler command ran and failed; carries everything needed to see why."""
 

@@ -34,6 +34,14 @@ class JobLost(SchedulerError):
     """Neither squeue nor sacct has known the job for longer than the grace period."""
 
 
+class TrackerStalled(SchedulerError):
+    """No poll of the scheduler has succeeded for longer than the tracker's `max_silence`: every waiter is told why,
+    instead of waiting for ever on a loop that cannot work (a missing connection, a login node gone for good)."""
+
+
+MAX_SILENCE_S = 900.0  # a slurmctld or sshd restart takes tens of seconds; a quarter of an hour is not a restart
+
+
 @dataclass
 class TrackerStats:
     cycles: int = 0
@@ -60,6 +68,7 @@ class JobTracker:
     poll_interval: float = 30.0
     unknown_grace: float = 600.0
     max_backoff: float = 300.0
+    max_silence: float = MAX_SILENCE_S
     stats: TrackerStats = field(default_factory=TrackerStats)
     _watches: dict[str, list[_Watch]] = field(default_factory=dict)
     _loop_task: asyncio.Task[None] | None = None
@@ -90,28 +99,46 @@ class JobTracker:
             self._loop_task = asyncio.get_running_loop().create_task(self._poll_loop())
 
     async def _poll_loop(self) -> None:
+        """Survives any error (a missing connection, a bug in a parser): it logs, backs off and tries again; after
+        `max_silence` without one good poll it fails every waiter with TrackerStalled, naming the last error."""
         source: StatusSource | None = None
         failures = 0
+        last_ok = time.monotonic()
         try:
             while self._watches:
                 self._wake.clear()
                 try:
                     source = source or await self.open_source()
                     await self._cycle(source)
-                    failures = 0
+                    failures, last_ok = 0, time.monotonic()
                     pause = self.poll_interval
-                except SchedulerError as exc:
+                except Exception as exc:  # the loop must outlive any error; waiters learn of it below
                     failures += 1
                     self.stats.poll_errors += 1
                     pause = _backoff(failures, self.poll_interval, self.max_backoff)
-                    log.warning("polling Slurm failed (%d in a row), next try in %.0f s: %s", failures, pause, exc)
+                    log.warning("polling Slurm failed (%d in a row), next try in %.0f s: %r", failures, pause, exc)
+                    if time.monotonic() - last_ok > self.max_silence:
+                        self._fail_all(
+                            TrackerStalled(f"no poll of Slurm succeeded for {self.max_silence:.0f} s: {exc!r}")
+                        )
+                    if not isinstance(exc, SchedulerError) and source is not None:
+                        stale, source = source, None  # an unexpected error: start afresh with a new connection
+                        with contextlib.suppress(Exception):
+                            await stale.close()
                 if not self._watches:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), pause)
         finally:
             if source is not None:
-                await source.close()
+                with contextlib.suppress(Exception):
+                    await source.close()
+
+    def _fail_all(self, error: SchedulerError) -> None:
+        for watches in list(self._watches.values()):
+            for watch in watches:
+                if not watch.future.done():
+                    watch.future.set_exception(error)
 
     async def _cycle(self, source: StatusSource) -> None:
         ids = list(self._watches)

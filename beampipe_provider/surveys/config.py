@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from beampipe_provider.archive.base import archive_class
 from beampipe_provider.common.yaml_models import parse_yaml_model
 from beampipe_provider.ledger.records import Survey
+from beampipe_provider.runs.failures import OnGiveUp
 from beampipe_provider.workflow.facility import FacilityError, load_facility
 
 _DAG_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$")
@@ -110,6 +111,13 @@ class FacilityUse(_Strict):
     queue_share: float = Field(1.0, gt=0, le=1)
     job_timeout: timedelta = timedelta(hours=6)
     poll_interval: timedelta = timedelta(seconds=30)
+    # How long a process task may take in all: waiting for room in the queue, the job, collecting its outputs.
+    # Without it, the job's time limit plus six hours: nothing waits for ever.
+    task_timeout: timedelta | None = None
+
+    @property
+    def process_timeout(self) -> timedelta:
+        return self.task_timeout or self.job_timeout + timedelta(hours=6)
 
     @field_validator("ssh_conn_id")
     @classmethod
@@ -152,6 +160,10 @@ class Batching(_Strict):
 class Lifetime(_Strict):
     sensor_timeout: timedelta = timedelta(hours=12)  # the deposit sensor gives up (the run fails) after this
     escalate_after: timedelta = timedelta(days=2)  # a run not finished after this fails the report task
+    # A stage or process task that failed for good (its retries spent): the run goes back to the queue for the
+    # next DAG run (requeue) or is FAILED until an operator requeues it (fail). Either way the run says why, and the
+    # DAG run's report fails naming it.
+    on_task_failure: OnGiveUp = OnGiveUp.REQUEUE
 
 
 class Retries(_Strict):

@@ -13,7 +13,7 @@ Parsing reads only the YAML and checks that its files exist: no network, no data
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -34,6 +34,7 @@ from beampipe_provider.hooks.ledger import LedgerHook
 from beampipe_provider.operators.stage import StageOperator
 from beampipe_provider.operators.workflow import SlurmWorkflowOperator
 from beampipe_provider.sensors.deposits import DepositSensor
+from beampipe_provider.surveys.callbacks import give_up_callback
 from beampipe_provider.surveys.config import SurveyConfig, load_survey, resolve
 from beampipe_provider.triggers.deposits import DepositEventTrigger
 from beampipe_provider.triggers.events import DepositAnnouncement
@@ -143,8 +144,13 @@ def _process(config: SurveyConfig, base: Path, datasets: XComArg) -> None:
         return batch.run_keys
 
     @task(task_id="report", trigger_rule=TriggerRule.ALL_DONE, retries=0)
-    def report(run_keys: list[str]) -> list[Any]:
-        return _report(config, run_keys)
+    def report(run_keys: list[str] | None) -> list[Any]:
+        if run_keys is None:
+            raise AirflowException("the plan task did not finish, so this DAG run has no batch: see its log")
+        ti = get_current_context()["ti"]
+        return _report(config, run_keys, batch=f"{ti.dag_id}/{ti.run_id}")
+
+    gave_up = give_up_callback(config.lifetime.on_task_failure, config.ledger_conn_id)
 
     @task_group(group_id="run")
     def one_run(run_key: str) -> None:
@@ -160,6 +166,8 @@ def _process(config: SurveyConfig, base: Path, datasets: XComArg) -> None:
             beampipe_ledger_conn_id=config.ledger_conn_id,
             staging_timeout=config.staging.timeout,
             max_active_tis_per_dag=config.staging.max_active,
+            execution_timeout=config.staging.timeout + timedelta(minutes=30),
+            on_failure_callback=gave_up,
             **_pool(config),
         )
         SlurmWorkflowOperator(
@@ -180,6 +188,8 @@ def _process(config: SurveyConfig, base: Path, datasets: XComArg) -> None:
             provenance_key_conn_id=config.provenance.key_conn_id,
             beampipe_ledger_conn_id=config.ledger_conn_id,
             max_active_tis_per_dag=config.facility.max_active_runs,  # this survey's share of the facility
+            execution_timeout=config.facility.process_timeout,
+            on_failure_callback=gave_up,
             **_pool(config),
         )
 
@@ -214,10 +224,17 @@ def _log_plan(batch: Any) -> None:
     log.info("This batch: %d runs to stage and process", len(batch.run_keys))
 
 
-def _report(config: SurveyConfig, run_keys: list[str]) -> list[Any]:
+def _report(config: SurveyConfig, run_keys: list[str], *, batch: str) -> list[Any]:
     from beampipe_provider.common.text_table import text_table
     from beampipe_provider.hooks.signing import get_signing_key
-    from beampipe_provider.surveys.report import SUMMARY_HEADER, as_json, needs_attention, overdue, summarise
+    from beampipe_provider.surveys.report import (
+        SUMMARY_HEADER,
+        as_json,
+        needs_attention,
+        overdue,
+        summarise,
+        unfinished,
+    )
 
     store = LedgerHook(beampipe_ledger_conn_id=config.ledger_conn_id).get_store()
     key = get_signing_key(config.provenance.key_conn_id).public_key() if config.provenance.key_conn_id else None
@@ -226,6 +243,6 @@ def _report(config: SurveyConfig, run_keys: list[str]) -> list[Any]:
     log.info("%s runs of this batch:\n%s\n(%d runs)", config.survey, table, len(summaries))
     late = overdue(store, config.survey, now=datetime.now(UTC), after=config.lifetime.escalate_after)
     # This task is the DAG run's only leaf, so its outcome is the run's: it fails when anything needs a person.
-    if problems := needs_attention(summaries, late):
+    if problems := needs_attention(summaries, late, unfinished(store, run_keys, batch=batch)):
         raise AirflowException(f"{len(problems)} {config.survey} runs need attention:\n  " + "\n  ".join(problems))
     return as_json(summaries)

@@ -122,15 +122,38 @@ def overdue(store: LedgerStore, survey: str, *, now: datetime, after: timedelta)
 _GAVE_UP = frozenset({RunState.FAILED, RunState.CANCELLED})
 
 
-def needs_attention(summaries: Sequence[RunSummary], late: Iterable[Run]) -> list[str]:
-    """Failed or cancelled runs, records that do not verify, and runs overdue: one line each."""
+def unfinished(store: LedgerStore, run_keys: Sequence[str], *, batch: str) -> list[Run]:
+    """Runs of the batch that are not in a terminal state when the DAG run ends: given back to the queue, stuck
+    before submission, or with a job still going. A run another DAG run holds is theirs to report."""
+    runs = [store.get_run(run_key) for run_key in run_keys]
+    return [
+        r
+        for r in runs
+        if r.state not in TERMINAL and not (r.claimed_by and not r.claimed_by.startswith(batch) and r.state in _HELD)
+    ]
+
+
+_HELD = frozenset({RunState.CLAIMED, RunState.STAGED})
+
+
+def needs_attention(summaries: Sequence[RunSummary], late: Iterable[Run], left: Iterable[Run] = ()) -> list[str]:
+    """Failed or cancelled runs, records that do not verify, runs the DAG run left unfinished, and runs overdue:
+    one line each, with the reason the ledger has."""
     problems = [f"{s.run_key[:12]} ({s.source_id}): {s.state}" for s in summaries if s.state in _GAVE_UP]
     problems += [
         f"{s.run_key[:12]} ({s.source_id}): provenance {s.provenance}"
         for s in summaries
         if s.provenance.state is ProvenanceState.INVALID
     ]
-    problems += [f"{r.run_key[:12]} ({r.source_id}): still {r.state}, planned {r.created_at:%Y-%m-%d}" for r in late]
+    problems += [
+        f"{r.run_key[:12]} ({r.source_id}): unfinished, {r.state}: {r.last_error or 'no error recorded'}" for r in left
+    ]
+    reported = {r.run_key for r in left}
+    problems += [
+        f"{r.run_key[:12]} ({r.source_id}): still {r.state}, planned {r.created_at:%Y-%m-%d}"
+        for r in late
+        if r.run_key not in reported
+    ]
     return problems
 
 

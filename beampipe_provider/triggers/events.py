@@ -59,9 +59,10 @@ class JobEvent:
 
 @dataclass(frozen=True)
 class AdmissionEvent:
-    """SlurmAdmissionTrigger: the queue has room (admitted), or was still full at the deadline (timeout)."""
+    """SlurmAdmissionTrigger: the queue has room (admitted), was still full at the deadline (timeout), or could not be
+    read for long (error)."""
 
-    status: Literal["admitted", "timeout"]
+    status: Literal["admitted", "timeout", "error"]
     message: str
 
     @property

@@ -10,9 +10,16 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from beampipe_provider.scheduler.admission import AdmissionQueue, QueueShare
-from beampipe_provider.scheduler.base import JobStatus, SchedulerError
-from beampipe_provider.scheduler.tracker import SHARED_TRACKERS, JobLost, JobTracker, TrackerRegistry
+from beampipe_provider.scheduler.admission import AdmissionQueue, QueueShare, QueueStalled
+from beampipe_provider.scheduler.base import JobStatus, Phase, SchedulerError
+from beampipe_provider.scheduler.tracker import (
+    MAX_SILENCE_S,
+    SHARED_TRACKERS,
+    JobLost,
+    JobTracker,
+    TrackerRegistry,
+    TrackerStalled,
+)
 from beampipe_provider.triggers.events import AdmissionEvent, JobEvent, JobOutcome
 
 
@@ -32,6 +39,7 @@ class SlurmJobTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         deadline: float | None = None,
         unknown_grace: float = 600.0,
+        stall_after: float = MAX_SILENCE_S,
     ) -> None:
         super().__init__()
         self.job_ids = list(job_ids)
@@ -40,6 +48,7 @@ class SlurmJobTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.deadline = deadline
         self.unknown_grace = unknown_grace
+        self.stall_after = stall_after  # no good poll for this long: the wait ends with an error, never hangs
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -51,6 +60,7 @@ class SlurmJobTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
                 "unknown_grace": self.unknown_grace,
+                "stall_after": self.stall_after,
             },
         )
 
@@ -63,7 +73,12 @@ class SlurmJobTrigger(BaseTrigger):
         hook = self._hook()
         return SHARED_TRACKERS.get(
             (self.ssh_conn_id, self.clusters),
-            lambda: JobTracker(hook.aget_scheduler, poll_interval=self.poll_interval, unknown_grace=self.unknown_grace),
+            lambda: JobTracker(
+                hook.aget_scheduler,
+                poll_interval=self.poll_interval,
+                unknown_grace=self.unknown_grace,
+                max_silence=self.stall_after,
+            ),
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -74,7 +89,7 @@ class SlurmJobTrigger(BaseTrigger):
         except TimeoutError:
             yield self._event("timeout", [], f"jobs {', '.join(self.job_ids)} still running at the deadline")
             return
-        except JobLost as exc:
+        except (JobLost, TrackerStalled) as exc:
             yield self._event("error", [], str(exc))
             return
         finally:
@@ -86,11 +101,19 @@ class SlurmJobTrigger(BaseTrigger):
         return JobEvent(status, self.job_ids, message, jobs).event()
 
     async def on_kill(self) -> None:
-        """The user killed the task (mark failed, clear): cancel its jobs. Never done in cleanup()."""
-        scheduler = await self._hook().aget_scheduler()
+        """The user killed the task (mark failed, clear): cancel its jobs that are still live; an ended job keeps
+        its outcome for the task's retry to adopt. Never done in cleanup()."""
         try:
-            await scheduler.cancel(self.job_ids)
-            self.log.info("Cancelled Slurm jobs %s", ", ".join(self.job_ids))
+            scheduler = await self._hook().aget_scheduler()
+        except Exception as exc:  # a kill must not raise
+            self.log.error("Could not reach Slurm to cancel jobs %s: %r", ", ".join(self.job_ids), exc)
+            return
+        try:
+            statuses = await scheduler.status(self.job_ids)
+            live = [i for i, s in statuses.items() if not s.phase.terminal and s.phase is not Phase.UNKNOWN]
+            if live:
+                await scheduler.cancel(live)
+                self.log.info("Cancelled Slurm jobs %s", ", ".join(live))
         except SchedulerError as exc:
             self.log.error("Could not cancel Slurm jobs %s: %s", ", ".join(self.job_ids), exc)
         finally:
@@ -120,6 +143,7 @@ class SlurmAdmissionTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         limits_ttl: float = 60.0,
         deadline: float | None = None,
+        stall_after: float = MAX_SILENCE_S,
     ) -> None:
         super().__init__()
         self.job_name = job_name
@@ -131,6 +155,7 @@ class SlurmAdmissionTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.limits_ttl = limits_ttl
         self.deadline = deadline
+        self.stall_after = stall_after  # no good read of the queue for this long: the wait ends with an error
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -145,6 +170,7 @@ class SlurmAdmissionTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "limits_ttl": self.limits_ttl,
                 "deadline": self.deadline,
+                "stall_after": self.stall_after,
             },
         )
 
@@ -154,7 +180,12 @@ class SlurmAdmissionTrigger(BaseTrigger):
         hook = SlurmHook(ssh_conn_id=self.ssh_conn_id, clusters=self.clusters)
         return SHARED_ADMISSIONS.get(
             (self.ssh_conn_id, self.clusters),
-            lambda: AdmissionQueue(hook.aget_scheduler, poll_interval=self.poll_interval, caps_ttl=self.limits_ttl),
+            lambda: AdmissionQueue(
+                hook.aget_scheduler,
+                poll_interval=self.poll_interval,
+                caps_ttl=self.limits_ttl,
+                max_silence=self.stall_after,
+            ),
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -163,5 +194,8 @@ class SlurmAdmissionTrigger(BaseTrigger):
             why = await self._queue().wait(self.job_name, want, deadline=self.deadline)
         except TimeoutError:
             yield AdmissionEvent("timeout", "the queue was still full at the task's deadline").event()
+            return
+        except QueueStalled as exc:
+            yield AdmissionEvent("error", str(exc)).event()
             return
         yield AdmissionEvent("admitted", why).event()

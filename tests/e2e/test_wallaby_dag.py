@@ -64,7 +64,17 @@ def test_a_run_whose_staging_fails_stops_only_itself(airflow_env, survey_dags, c
     runs = store.list_runs("WALLABY").items
     states = sorted(r.state for r in runs)
     # the other two runs were processed all the same (they used to be skipped with the whole mapped task)
-    assert states == sorted([RunState.CLAIMED, RunState.SUCCEEDED, RunState.SUCCEEDED]), out.stdout[-8000:]
+    assert states == sorted([RunState.DISCOVERED, RunState.SUCCEEDED, RunState.SUCCEEDED]), out.stdout[-8000:]
     assert len({r.scheduler_job_id for r in runs if r.state is RunState.SUCCEEDED}) == 2
-    (stuck,) = [r for r in runs if r.state is RunState.CLAIMED]
-    assert stuck.scheduler_job_id is None  # nothing was submitted for the run without data
+    # the run whose staging failed for good is given back to the queue, saying why, its claim released...
+    (given_back,) = [r for r in runs if r.state is RunState.DISCOVERED]
+    assert given_back.scheduler_job_id is None  # nothing was submitted for the run without data
+    assert given_back.claimed_by is None
+    assert "run.stage" in (given_back.last_error or "")
+    assert "StagingFailed" in (given_back.last_error or "")
+    event = store.run_history(given_back.run_key)[-1]
+    assert (event.to_state, event.detail["policy"]) == (RunState.DISCOVERED, "requeue")
+    # ...and the DAG run is not green while a run of its batch is unfinished: the report names it and why
+    assert out.returncode != 0
+    log = out.stdout + out.stderr
+    assert f"{given_back.run_key[:12]} ({given_back.source_id}): unfinished, DISCOVERED: " in log

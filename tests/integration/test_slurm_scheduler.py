@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -318,3 +319,33 @@ def test_the_estimate_comes_with_the_job_and_the_script_arrives_whole(
     (status,) = track(slurm, [job.job_id])
     assert status.phase is Phase.SUCCEEDED
     assert scheduler.log_tail(f"{name}-{job.job_id}.out") == "a\n\nb\n"
+
+
+def test_sbatch_waits_out_a_stopped_slurmctld_within_the_try_and_submits_once(
+    scheduler: SlurmScheduler, slurm: LocalSlurm
+) -> None:
+    # "Unable to contact slurm controller" is an outage, not a refusal: sbatch did nothing, so it is sent again
+    # once slurmctld is back, and exactly one job exists.
+    name = unique()
+    restart = threading.Thread(target=_restart, args=("slurmctld", 8))
+    restart.start()
+    time.sleep(0.5)  # slurmctld is going down
+    try:
+        job = scheduler.submit(sbatch_options(job_name=name), "#!/bin/bash\ntrue\n")
+    finally:
+        restart.join()
+    assert job.job_id.isdigit()
+    assert [r.job_id for r in scheduler.find_by_name(name)] == [job.job_id]
+
+
+def test_an_outage_longer_than_the_budget_is_a_typed_transient_error(slurm: LocalSlurm) -> None:
+    from beampipe_provider.scheduler.base import SchedulerUnavailable
+
+    scheduler = SlurmScheduler(ParamikoTransport(slurm.connect), outage_budget_s=4, sleep=time.sleep)
+    os.kill(_pid("slurmctld"), 15)
+    try:
+        with pytest.raises(SchedulerUnavailable, match=r"Slurm unreachable for [0-9]+ s"):
+            scheduler.submit(sbatch_options(job_name=unique()), "#!/bin/bash\ntrue\n")
+    finally:
+        subprocess.run([str(SCRIPT), "up"], check=True, capture_output=True, timeout=120)
+        scheduler.close()

@@ -112,3 +112,27 @@ def test_a_wrong_host_key_is_refused_sync_and_async(slurm: LocalSlurm, monkeypat
 def test_hook_test_connection(slurm: LocalSlurm, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN.upper()}", slurm.airflow_connection())
     assert SlurmHook(ssh_conn_id=CONN).test_connection() == (True, "squeue and sacct answered")
+
+
+def test_a_poll_loop_that_cannot_work_ends_every_wait_with_the_cause_instead_of_hanging(scheduler) -> None:
+    # A connection the triggerer cannot find (AirflowNotFoundException, not a SchedulerError) used to kill the
+    # shared poll loop and leave every waiter awaiting a future no one would set.
+    job_id = submit(scheduler, "sleep 30")
+    trigger = SlurmJobTrigger(job_ids=[job_id], ssh_conn_id="no_such_conn", poll_interval=0.2, stall_after=2)
+    started = time.monotonic()
+    event = asyncio.run(asyncio.wait_for(first_event(trigger), 30))
+    assert event["status"] == "error"
+    assert "no poll of Slurm succeeded for 2 s" in event["message"]
+    assert "no_such_conn" in event["message"]  # the cause, named
+    assert time.monotonic() - started < 20
+    scheduler.cancel([job_id])
+
+
+def test_an_admission_wait_that_cannot_read_the_queue_ends_with_the_cause() -> None:
+    from beampipe_provider.triggers.slurm import SlurmAdmissionTrigger
+
+    trigger = SlurmAdmissionTrigger(job_name="bp-x", ssh_conn_id="no_such_conn", poll_interval=0.2, stall_after=1)
+    event = asyncio.run(asyncio.wait_for(first_event(trigger), 30))
+    assert event["status"] == "error"
+    assert "no read of the queue succeeded for 1 s" in event["message"]
+    assert "no_such_conn" in event["message"]

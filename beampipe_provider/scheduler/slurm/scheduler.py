@@ -3,22 +3,32 @@ steps (`steps.py`), so they cannot drift apart."""
 
 from __future__ import annotations
 
+import logging
 import posixpath
-from collections.abc import Generator, Hashable, Sequence
+import time
+from collections.abc import Callable, Generator, Hashable, Sequence
 from typing import Any, TypeVar
 
 from beampipe_provider.common.sansio import Done, advance
 from beampipe_provider.scheduler.admission import Bounds, Caps, QueuedJob, QueueShare, bounds, tag_comment
-from beampipe_provider.scheduler.base import JobStatus, SubmissionUncertain, SubmittedJob, TransportError
+from beampipe_provider.scheduler.base import (
+    JobStatus,
+    SchedulerUnavailable,
+    SubmissionUncertain,
+    SubmittedJob,
+    TransportError,
+)
 from beampipe_provider.scheduler.slurm import steps
 from beampipe_provider.scheduler.slurm.limits import SiteLimits, admit, cached_limits
 from beampipe_provider.scheduler.slurm.options import SbatchOptions
 from beampipe_provider.scheduler.transport import AsyncTransport, CommandResult, ConnectError, Transport
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT_S = 120.0  # a login node under load can take tens of seconds; a hung command must end
 LIMITS_TTL_S = 60.0  # partitions and associations change rarely; a changed limit is seen within a minute
+OUTAGE_BUDGET_S = 300.0  # how long a task waits, within its try, for slurmctld/slurmdbd/sshd to come back
 
 
 def _uncertain(command: steps.Command, exc: TransportError) -> SubmissionUncertain:
@@ -38,12 +48,16 @@ class SlurmScheduler:
         timeout: float = COMMAND_TIMEOUT_S,
         limits_key: Hashable | None = None,
         limits_ttl: float = LIMITS_TTL_S,
+        outage_budget_s: float = OUTAGE_BUDGET_S,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.transport = transport
         self.clusters = clusters
         self.timeout = timeout
         self.limits_key = limits_key  # the login node's identity, for the limits kept `limits_ttl` s
         self.limits_ttl = limits_ttl
+        self.outage_budget_s = outage_budget_s
+        self._sleep = sleep
 
     def __enter__(self) -> SlurmScheduler:
         return self
@@ -54,14 +68,39 @@ class SlurmScheduler:
     def _drive(self, work: Generator[steps.Command, CommandResult, T]) -> T:
         step = advance(work, None)
         while not isinstance(step, Done):
+            step = advance(work, self._run(step))
+        return step.value
+
+    def _run(self, step: steps.Command) -> CommandResult:
+        """One command. While the login node cannot be reached (the command was never sent) or Slurm's daemons do
+        not answer (the command did nothing), wait with backoff, up to `outage_budget_s`, and send it again: a
+        restart of slurmctld or sshd costs no retry of the task. A connection lost after sbatch was sent is
+        another matter: the job may exist (SubmissionUncertain)."""
+        waited, pause = 0.0, 2.0
+        while True:
             try:
                 result = self.transport.run(step.line, stdin=step.stdin, timeout=self.timeout)
-            except ConnectError:
-                raise
+            except ConnectError as exc:
+                why: str = str(exc)
             except TransportError as exc:
                 raise (_uncertain(step, exc) if step.submits else exc) from exc
-            step = advance(work, result)
-        return step.value
+            else:
+                if not steps.unreachable(result):
+                    return result
+                why = (result.stderr.strip().splitlines() or ["no answer"])[-1]
+            if waited >= self.outage_budget_s:
+                raise SchedulerUnavailable(f"`{step.argv[0]}`: Slurm unreachable for {waited:.0f} s: {why}")
+            log.warning(
+                "Slurm unreachable (%s): `%s` again in %.0f s (waited %.0f of %.0f s)",
+                why,
+                step.argv[0],
+                pause,
+                waited,
+                self.outage_budget_s,
+            )
+            self._sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 30.0)
 
     def submit(
         self,

@@ -66,6 +66,20 @@ def _check_ids(job_ids: Sequence[str]) -> list[str]:
     return list(job_ids)
 
 
+# What Slurm's commands print when slurmctld or slurmdbd cannot be reached (the command did nothing): transient.
+_UNREACHABLE = re.compile(
+    r"Unable to contact slurm controller|Socket timed out on send/recv|Zero Bytes were transmitted or received"
+    r"|Problem talking to the database|Unable to connect to database|slurm_persist_conn_open|Connection refused"
+    r"|Connection timed out|Transport endpoint is not connected",
+    re.IGNORECASE,
+)
+
+
+def unreachable(result: CommandResult) -> bool:
+    """A failed command that says the controller or the accounting daemon did not answer."""
+    return result.exit_code != 0 and bool(_UNREACHABLE.search(result.stderr))
+
+
 def _ok(command: Command, result: CommandResult) -> CommandResult:
     if result.exit_code != 0:
         raise CommandFailed(command.line, result.exit_code, result.stdout, result.stderr)
