@@ -316,6 +316,12 @@ def _cluster_env(home: Path, dags_folder: Path, db_url: str, broker: str, port: 
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.topology.process_hostname",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # the deployment's recovery settings (docker-compose.airflow.yml)
+        "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
+        "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG": json.dumps(
+            {"result_backend_always_retry": True, "result_backend_max_retries": 20}
+        ),
         "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
     }
 

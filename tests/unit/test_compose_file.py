@@ -265,3 +265,22 @@ def test_interpolation_reads_defaults_escapes_and_overrides() -> None:
     assert interpolate("${A:-x}", {"A": "set"}) == "set"
     with pytest.raises(ValueError, match="unbraced"):
         interpolate("$HOSTNAME", {})
+
+
+RECOVERY = (
+    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT",
+    "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG",
+)
+
+
+def test_the_tested_topology_recovers_from_a_database_restart_as_the_deployment_does(
+    compose: dict[str, Any], tmp_path
+) -> None:
+    from tests.topology import _cluster_env
+
+    deployed = common_environment(compose)
+    tested = _cluster_env(tmp_path, tmp_path, "postgresql://u@127.0.0.1/db", "redis://127.0.0.1/0", 8080, "x")
+    assert {k: deployed[k] for k in RECOVERY} == {k: tested[k] for k in RECOVERY}
+    assert int(deployed["AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL"]) <= 30  # a lost task is found fast
+    assert json.loads(deployed["AIRFLOW__CELERY__EXTRA_CELERY_CONFIG"])["result_backend_always_retry"] is True
