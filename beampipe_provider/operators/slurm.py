@@ -9,18 +9,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any, ClassVar
 
-from airflow.sdk import BaseOperator, BaseOperatorLink, Context, conf
+from airflow.sdk import BaseOperatorLink, Context, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from airflow.triggers.base import BaseTrigger
 
 from beampipe_provider.hooks.ledger import LedgerHook
 from beampipe_provider.hooks.slurm import SlurmHook
 from beampipe_provider.links.slurm import XCOM_CLUSTER, XCOM_JOB_ID, SlurmJobLink
+from beampipe_provider.operators.slurm_wait import CLAIM_WHILE_WAITING, SlurmWaits
 from beampipe_provider.operators.task_state import TaskStateJobs, task_actor, task_deadline
 from beampipe_provider.runs.adopt_or_submit import JobPlace, JobRef, RunRefused, adopt_or_submit
+from beampipe_provider.runs.kill import stop_job
 from beampipe_provider.runs.lifecycle import RunLifecycle
 from beampipe_provider.scheduler.admission import QueueFull, QueueShare, safe_group
 from beampipe_provider.scheduler.base import JobStatus, Phase, RequestRefused, Scheduler, SchedulerError, SubmittedJob
@@ -28,14 +28,13 @@ from beampipe_provider.scheduler.slurm import SbatchOptions, sbatch_options
 from beampipe_provider.scheduler.slurm.script import job_script
 from beampipe_provider.scheduler.slurm.steps import DEFAULT_OUTPUT, job_log_path
 from beampipe_provider.scheduler.submission import final_state
-from beampipe_provider.triggers.events import AdmissionEvent, JobEvent, first_payload
-from beampipe_provider.triggers.slurm import SlurmAdmissionTrigger, SlurmJobTrigger
+from beampipe_provider.triggers.events import JobEvent
+from beampipe_provider.triggers.slurm import SlurmJobTrigger
 
 LIMITS_TTL_S = 60.0
-CLAIM_WHILE_WAITING = timedelta(days=1)  # without an execution_timeout, how long a run waiting for room stays ours
 
 
-class SlurmJobOperator(BaseOperator):
+class SlurmJobOperator(SlurmWaits):
     """Submit `script` (or `command`) with `sbatch_options` (account, partition, clusters, qos, nodes, ntasks,
     cpus_per_task, mem, time, constraint, reservation, array, dependency, output, error, chdir, extra) and wait.
 
@@ -137,11 +136,6 @@ class SlurmJobOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         return self._start(context)
 
-    def execute_admitted(self, context: Context, event: dict[str, Any]) -> Any:
-        """Back from SlurmAdmissionTrigger: the queue has room, so try to submit again."""
-        self._admitted(AdmissionEvent.from_payload(event))
-        return self._start(context)
-
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         with self._scheduler() as scheduler:
             self.on_session(context, scheduler)
@@ -213,49 +207,6 @@ class SlurmJobOperator(BaseOperator):
             self.log.info("No start estimate from sbatch --test-only: %s", submitted.estimate_note or "no answer")
         return submitted
 
-    def _wait_for_room(self, context: Context, options: SbatchOptions, share: QueueShare, why: str) -> None:
-        """The account's queue is full: wait, without holding a submission slot, until SlurmAdmissionTrigger sees
-        room. Not a failure: a survey of 500 runs trickles in at the pace the facility allows."""
-        self.log.info("Not submitting yet: %s. Waiting for room in the queue.", why)
-        lifecycle = self._lifecycle
-        if lifecycle and not lifecycle.keep_claim(lifecycle.current(), self.execution_timeout or CLAIM_WHILE_WAITING):
-            self.log.warning("The claim on run %s expired before it could be renewed", self.run_key)
-        trigger = SlurmAdmissionTrigger(
-            job_name=options.job_name,
-            ssh_conn_id=self.ssh_conn_id,
-            clusters=options.clusters,
-            max_queued=share.cap,
-            group=share.group,
-            share=share.share,
-            poll_interval=self.poll_interval,
-            limits_ttl=self.limits_ttl,
-            deadline=task_deadline(context, self.execution_timeout),
-        )
-        if self.deferrable:
-            self.defer(trigger=trigger, method_name="execute_admitted")
-        self._admitted(AdmissionEvent.from_payload(self._wait_in_worker(trigger)))
-
-    def _wait_in_worker(self, trigger: BaseTrigger) -> dict[str, Any]:
-        """The trigger's own code in this process, so both modes behave alike. Airflow's SIGTERM handler only calls
-        on_kill and lets execute go on, so on_kill stops this wait at once: the task ends in seconds, not when the
-        supervisor's grace period runs out."""
-
-        async def wait() -> dict[str, Any]:
-            self._waiting = (asyncio.get_running_loop(), asyncio.current_task())
-            return await first_payload(trigger)
-
-        try:
-            return asyncio.run(wait())
-        except asyncio.CancelledError:
-            raise AirflowException("the task was killed while it waited for Slurm") from None
-        finally:
-            self._waiting = None
-
-    def _admitted(self, event: AdmissionEvent) -> None:
-        if not event.admitted:
-            raise AirflowException(f"Slurm job not submitted: {event.message}")
-        self.log.info("Submitting: %s", event.message)
-
     def _complete(self, context: Context, scheduler: Scheduler, event: JobEvent) -> Any:
         options = self.options(context)
         job_id = event.job_ids[0]
@@ -292,34 +243,16 @@ class SlurmJobOperator(BaseOperator):
         return operator_lineage(job, inputs, outputs)
 
     def on_kill(self) -> None:
-        """The task was killed while waiting in the worker (deferred tasks: the trigger's on_kill). Slurm is asked
-        first: a job that already ended keeps its real outcome, recorded now; only a live job is cancelled, and the
-        run then says so. A kill never records a finished job as cancelled."""
-        if self._waiting is not None:  # stop the in-worker wait as soon as this handler returns
-            loop, waiting = self._waiting
-            if waiting is not None:
-                loop.call_soon_threadsafe(waiting.cancel)
-        job = self._job
-        if job is None:
+        """Killed while waiting in the worker (deferred tasks: the trigger's on_kill): the in-worker wait stops as
+        soon as this handler returns, and `runs.kill.stop_job` settles the job, asking Slurm first."""
+        self._stop_waiting()
+        if self._job is None:
             return
         try:
-            with self._scheduler(job.cluster) as scheduler:
-                status = scheduler.status([job.job_id])[job.job_id]
-                if not status.phase.terminal and status.phase is not Phase.UNKNOWN:
-                    self._cancel(scheduler, job.job_id, "task killed")
+            with self._scheduler(self._job.cluster) as scheduler:
+                stop_job(scheduler, self._job.job_id, self._lifecycle)
         except Exception:  # a kill must not raise: log, and leave the run for the retry to adopt
-            self.log.exception("Could not check or cancel Slurm job %s on kill", job.job_id)
-            return
-        lifecycle = self._lifecycle
-        if lifecycle is None or status.phase is Phase.UNKNOWN:
-            return
-        if status.phase.terminal:
-            self.log.info("Slurm job %s had already ended (%s): recording its outcome", job.job_id, status.describe())
-            end = "success" if status.phase is Phase.SUCCEEDED else "failed"
-            error = None if end == "success" else f"failed: {status.describe()}"
-            lifecycle.ended(lifecycle.current(), status, final_state(end, status.phase), error)
-        else:
-            lifecycle.cancelled(lifecycle.current(), f"{lifecycle.actor} was killed; Slurm job {job.job_id} cancelled")
+            self.log.exception("Could not settle Slurm job %s on kill", self._job.job_id)
 
     # -- helpers ------------------------------------------------------------------------------------------------
 
