@@ -100,7 +100,7 @@ class SlurmWorkflowOperator(SlurmJobOperator):
         merged = {**self._facility().sbatch, **own, "chdir": self._dir()}
         if "output" not in self.sbatch_options:
             merged["output"] = posixpath.join(self._dir(), "slurm-%j.out")
-        return sbatch_options(**merged)
+        return sbatch_options(**merged, within=self._dir())
 
     def clusters(self) -> str | None:
         return super().clusters() or self._facility().sbatch.get("clusters")
