@@ -67,3 +67,19 @@ def path_component(field: str, value: object, *, run_key: bool = False) -> str:
             field, value, "not a plain name (letters, digits, . _ + -; starting with a letter or digit; at most 128)"
         )
     return value
+
+
+_DIRECTORY = re.compile(r"[A-Za-z0-9._+\-]+")
+
+
+def input_path(field: str, path: str) -> str:
+    """A staged file's path as it reaches a workflow's commands: absolute or relative, every directory plain
+    (letters, digits, . _ + -; never `.` or `..`) and the file's own name a local name (`local_file_name`'s rule)."""
+    parts = path.split("/")
+    *directories, name = parts[1:] if path.startswith("/") else parts
+    for part in directories:
+        if not _DIRECTORY.fullmatch(part) or part in {".", ".."}:
+            raise UnsafeName(field, path, f"directory {part!r} is not a plain name")
+    if not _is_local(name):
+        raise UnsafeName(field, path, "the file name is not a local name ([A-Za-z0-9._+-], no leading dot or dash)")
+    return path
