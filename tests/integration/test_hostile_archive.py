@@ -116,3 +116,32 @@ def test_plain_http_needs_the_connections_loopback_allowance(casda) -> None:
             archive.plan_staging(datasets, timeout_s=5)
     finally:
         archive.close()
+
+
+@pytest.mark.parametrize("delivery", ["direct", "soda", "plain"])
+def test_an_obscore_product_with_a_hostile_name_gets_a_local_name(tmp_path: Path, delivery: str) -> None:
+    from tests.casda_emulator import casda_emulator
+
+    hostile = "HIPASSJ1400+01_beam00'$(id)';`id`|x&&y (1)<z>.ms.tar"
+    with casda_emulator("--seed", "empty") as emulator:
+        emulator.admin(
+            "obscore/product",
+            {"name": hostile, "obs_id": "MKT-1099", "when": "2024-06-01T00:00:00+00:00", "delivery": delivery},
+        )
+        rules = {
+            "survey": "WALLABY",
+            "tap_url": emulator.base_url + "/obscore/tap",
+            "collections": ["MeerKAT-HI"],
+            "dataproduct_types": ["visibility"],
+        }
+        archive = load_archive("obscore", rules=rules, connection=ConnectionFields())
+        try:
+            (dataset,) = [d for d in archive.discover(since=None, until=None).datasets if d.filename == hostile]
+            (item,) = archive.plan_staging([dataset], timeout_s=30).items
+            local = archive.fetch(item, tmp_path)
+        finally:
+            archive.close()
+    assert item.archive_name == hostile
+    assert LOCAL.fullmatch(item.local_name)
+    assert local.path.name == item.local_name
+    assert [p.name for p in tmp_path.iterdir()] == [item.local_name]
