@@ -108,3 +108,15 @@ def test_a_hostile_run_key_fails_naming_it_and_writes_nothing(airflow_env, slurm
     assert not [
         n for n in (sorted(os.listdir(runs)) if runs.exists() else []) if n not in runs_before and n.startswith(".")
     ]
+
+
+def test_a_hostile_run_key_fails_the_stage_task_before_anything_is_written(airflow_env, casda, tmp_path) -> None:
+    _, _, env = staged_run(tmp_path)
+    env |= {"AIRFLOW_CONN_CASDA_DEFAULT": casda_connection(casda)}
+    target = tmp_path / "staged"
+    conf = json.dumps({"run_key": "../../escaped", "directory": str(target / "a" / "b")})
+    out = airflow_env.airflow("dags", "test", "beampipe_casda_stage", "--conf", conf, env=env, check=False)
+    log = out.stdout + out.stderr
+    assert "run_key '../../escaped': not a run key" in log
+    assert not target.exists()
+    assert not (tmp_path / "escaped").exists()
