@@ -75,11 +75,13 @@ class Verification(StrEnum):
 @dataclass(frozen=True)
 class FetchItem:
     """One product to fetch: `url` exactly as the archive wrote it (pre-signed URLs intact), where its checksum is,
-    its expected size, and the local name it gets (never the archive's name used as a path)."""
+    its expected size, and the local name it gets (`common.names.local_file_name`: never the archive's name used as
+    a path or in a command). `archive_name` is the archive's own name for the file, kept as data only."""
 
     dataset_id: str
     url: str
     local_name: str
+    archive_name: str | None = None
     checksum_url: str | None = None
     checksum: str | None = None  # an expected checksum given inline ("crc32 sha1 size" hex, or md5)
     size: int | None = None
@@ -90,6 +92,7 @@ class FetchItem:
             "dataset_id": self.dataset_id,
             "url": self.url,
             "local_name": self.local_name,
+            "archive_name": self.archive_name,
             "checksum_url": self.checksum_url,
             "checksum": self.checksum,
             "size": self.size,

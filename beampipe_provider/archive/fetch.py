@@ -6,7 +6,9 @@ Both digest headers describe the whole representation, not the bytes of one (206
 is checked against them too. A digest in an algorithm not listed here is ignored, and the file is then recorded as
 verified by size only, never as checksum-verified.
 
-A file name from the archive is never trusted as a path: it must be one plain name inside the target directory.
+A file name from the archive is never trusted as a path, nor as a word of a command: it must be one plain name
+(no separators), and the file gets a local name from a strict alphabet (`common.names.local_file_name`); the
+archive's own name is kept only as data (`FetchItem.archive_name`). `fetch` refuses any other local name.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ import httpx
 
 from beampipe_provider.archive.base import FetchItem, LocalFile, Verification
 from beampipe_provider.archive.errors import ArchiveUnavailable, ChecksumMismatch, UnsafeFileName
+from beampipe_provider.common.names import local_file_name
 
 CHUNK = 1 << 20
 MAX_NAME = 255
+MAX_ARCHIVE_NAME = 1024
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,27 @@ def safe_file_name(name: str) -> str:
 
 
 def file_name_of(href: str) -> str:
-    """The local name for a result href: the last raw path segment, unquoted once (the href itself stays intact).
-    Splitting the raw path first means an encoded `..%2F` inside the name is seen, and refused."""
+    """The archive's name for a result href: the last raw path segment, unquoted once (the href itself stays
+    intact). Data only: an encoded `..%2F`, a quote or a `$(...)` in it stays in the name, which never becomes a
+    path or a command (`staged_names` gives the local name)."""
     raw_path = httpx.URL(href).raw_path.decode("ascii").split("?", 1)[0]
-    return safe_file_name(unquote(raw_path.rsplit("/", 1)[-1]))
+    name = unquote(raw_path.rsplit("/", 1)[-1])
+    if not name or len(name) > MAX_ARCHIVE_NAME:
+        raise UnsafeFileName(f"refusing archive file name {name[:100]!r}: empty or longer than {MAX_ARCHIVE_NAME}")
+    return name
+
+
+def staged_names(href: str) -> tuple[str, str]:
+    """(the archive's name, the local name) of a result href: every adapter's plan names its files here."""
+    archive_name = file_name_of(href)
+    return archive_name, local_file_name(archive_name)
+
+
+def checked_local_name(name: str) -> str:
+    """`name` if it is a local name (`local_file_name` leaves it as it is), else UnsafeFileName."""
+    if local_file_name(safe_file_name(name)) != name:
+        raise UnsafeFileName(f"refusing local file name {name!r}: not from [A-Za-z0-9._+-] (see local_file_name)")
+    return name
 
 
 def parse_checksum(text: str) -> Checksum:
@@ -121,7 +142,7 @@ def fetch(client: httpx.Client, item: FetchItem, directory: Path) -> LocalFile:
     if item.size is not None:
         known = expected.size if expected is not None else None  # the checksum's own size wins
         expected = dataclasses.replace(expected or Checksum(), size=item.size if known is None else known)
-    local, served = _download(client, item.url, directory, safe_file_name(item.local_name), expected)
+    local, served = _download(client, item.url, directory, checked_local_name(item.local_name), expected)
     if item.checksum or item.checksum_url or served:
         verification = Verification.CHECKSUM
     else:
@@ -130,9 +151,9 @@ def fetch(client: httpx.Client, item: FetchItem, directory: Path) -> LocalFile:
 
 
 def download(client: httpx.Client, href: str, directory: Path, *, checksum_href: str | None = None) -> LocalFile:
-    """Fetch `href` into `directory` under the href's own file name, verified against `checksum_href`."""
+    """Fetch `href` into `directory` under the local name of the href's file name, verified against `checksum_href`."""
     expected = parse_checksum(_fetch_text(client, checksum_href)) if checksum_href else None
-    return _download(client, href, directory, file_name_of(href), expected)[0]
+    return _download(client, href, directory, staged_names(href)[1], expected)[0]
 
 
 def _download(

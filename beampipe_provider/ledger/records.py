@@ -6,6 +6,7 @@ import re
 import unicodedata
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
@@ -15,6 +16,7 @@ from beampipe_provider.ledger.schema import DATASET_ID_LEN, SOURCE_ID_LEN, SURVE
 # Common IDs reach file names, ADQL and remote shells later: letters, digits and + - _ . only.
 _SOURCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9+\-_.]*")
 _SURVEY = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*")
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
 
 
 def _no_control_chars(value: str) -> str:
@@ -86,6 +88,21 @@ class DatasetRecord(BaseModel):
     release_date: datetime | None = None
     quality: str | None = Field(default=None, max_length=32)
     checksum: str | None = Field(default=None, max_length=128)
+
+    @field_validator("access_url")
+    @classmethod
+    def _access_url(cls, value: str | None) -> str | None:
+        """An http(s) URL with a host and no credentials of its own: it is fetched, maybe with the archive's."""
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if len(value) > 4096 or _URL_UNSAFE.search(value):
+            raise ValueError("access_url: longer than 4096 characters, or whitespace or control characters in it")
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(f"access_url: not an http(s) URL with a host: {value[:200]!r}")
+        if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+            raise ValueError("access_url: carries credentials in the URL")
+        return value
 
     @field_validator("release_date")
     @classmethod

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from beampipe_provider.archive.errors import NotAuthorised
+from beampipe_provider.common.names import UnsafeName, path_component
 from beampipe_provider.hooks.archive import CASDA_DEFAULT, ArchiveHook
 from beampipe_provider.hooks.ledger import LedgerHook
 from beampipe_provider.ledger.states import RunState
@@ -49,6 +50,10 @@ class StageOperator(BaseOperator):
         self.staging_timeout = staging_timeout
 
     def execute(self, context: Context) -> dict[str, Any]:
+        try:  # the run key becomes `directory/<run key>`: checked before anything is read or written
+            path_component("run_key", self.run_key, run_key=True)
+        except UnsafeName as exc:
+            raise AirflowFailException(str(exc)) from None
         actor = task_actor(context)
         store = LedgerHook(beampipe_ledger_conn_id=self.beampipe_ledger_conn_id).get_store()
         run = self._hold(store, str(actor), batch_claimant=actor.dag_run)
@@ -67,13 +72,14 @@ class StageOperator(BaseOperator):
             "bytes": sum(f.size for f in files),
             "files": [
                 {
-                    "name": f.path.name,
+                    "name": f.path.name,  # the local name: the only one that reaches a path or a command
+                    "archive_name": item.archive_name or f.path.name,  # the archive's own name, as data
                     "dataset_id": f.dataset_id,
                     "size": f.size,
                     "sha256": f.sha256,
                     "verification": f.verification.value,
                 }
-                for f in files
+                for item, f in zip(plan.items, files, strict=True)
             ],
         }
         if run.state is RunState.CLAIMED:

@@ -14,8 +14,9 @@ from importlib.metadata import version
 from typing import Any
 
 from airflow.sdk import BaseOperatorLink, Context
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from beampipe_provider.common.names import UnsafeName, path_component
 from beampipe_provider.hooks.signing import get_signing_key
 from beampipe_provider.links.slurm import XCOM_DLG_SESSION_URL, SlurmJobLink, WorkflowSessionLink
 from beampipe_provider.operators.slurm import SlurmJobOperator
@@ -68,6 +69,31 @@ class SlurmWorkflowOperator(SlurmJobOperator):
         self._run_dir: str | None = None
         self._profile: Facility | None = None
 
+    # -- entry: every value that becomes a path is checked before any I/O ---------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        self._check_names(context)
+        return super().execute(context)
+
+    def execute_admitted(self, context: Context, event: dict[str, Any]) -> Any:
+        self._check_names(context)
+        return super().execute_admitted(context, event)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        self._check_names(context)
+        return super().execute_complete(context, event)
+
+    def _check_names(self, context: Context) -> None:
+        """The run key and job name become `{dlg_root}/runs/<...>`; the datasets' paths, surveys and sources reach
+        the workflow's commands. A hostile value fails the task (no retry) naming the field, before any I/O."""
+        try:
+            if self.run_key:
+                path_component("run_key", self.run_key, run_key=True)
+            path_component("job_name", self.job_name(context))
+            datasets_from(self.datasets)
+        except (UnsafeName, WorkflowError) as exc:
+            raise AirflowFailException(str(exc)) from None
+
     # -- the run's files ------------------------------------------------------------------------------------
 
     def on_session(self, context: Context, scheduler: Scheduler) -> None:
@@ -100,7 +126,7 @@ class SlurmWorkflowOperator(SlurmJobOperator):
         merged = {**self._facility().sbatch, **own, "chdir": self._dir()}
         if "output" not in self.sbatch_options:
             merged["output"] = posixpath.join(self._dir(), "slurm-%j.out")
-        return sbatch_options(**merged)
+        return sbatch_options(**merged, within=self._dir())
 
     def clusters(self) -> str | None:
         return super().clusters() or self._facility().sbatch.get("clusters")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from beampipe_provider.common.canonical import sha256_hex
+from beampipe_provider.common.names import UnsafeName, input_path, path_component
 from beampipe_provider.workflow.base import RunBundle, WorkflowError
 
 BUNDLE = "bundle.json"
@@ -30,8 +31,11 @@ def run_bundle(run_key: str, content: Mapping[str, bytes], hashes: Mapping[str, 
 
 
 def datasets_from(value: Any) -> list[dict[str, Any]]:
-    """Inputs as dataset dicts with `path`: a list of such dicts, a CasdaStageOperator report ({"directory": ...,
-    "files": [{"name", "size", "sha256"}]}), or either as JSON text (a rendered template)."""
+    """Inputs as dataset dicts with `path`: a list of such dicts, a StageOperator report ({"directory": ...,
+    "files": [{"name", "archive_name", "size", "sha256"}]}), or either as JSON text (a rendered template).
+
+    Every path reaches the workflow's commands (DALiuGE substitutes it into `bash -c`): each must be plain, its file
+    name a local name (`common.names`), and a survey or source id a plain name; anything else is refused here."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -42,6 +46,14 @@ def datasets_from(value: Any) -> list[dict[str, Any]]:
         value = [{"dataset_id": f["name"], "path": posixpath.join(directory, f["name"]), **f} for f in value["files"]]
     if not isinstance(value, list) or not all(isinstance(d, dict) and d.get("path") for d in value):
         raise WorkflowError("datasets: expected a list of objects each with a 'path'")
+    try:
+        for dataset in value:
+            input_path("datasets: path", str(dataset["path"]))
+            for field in ("survey", "source_id"):
+                if dataset.get(field) is not None:
+                    path_component(f"datasets: {field}", dataset[field])
+    except UnsafeName as exc:
+        raise WorkflowError(str(exc)) from None
     return [dict(d) for d in value]
 
 

@@ -67,7 +67,11 @@ def survey_env(dags: Path, casda, slurm, ledger_connection: str, staging: Path) 
                 "conn_type": "casda",
                 "login": "opal-user@example.org",
                 "password": "opal-password",
-                "extra": {"tap_url": casda.tap_url, "soda_url": casda.base_url + "/casda_data_access"},
+                "extra": {
+                    "tap_url": casda.tap_url,
+                    "soda_url": casda.base_url + "/casda_data_access",
+                    "allow_http_loopback": True,
+                },
             }
         ),
         "AIRFLOW_CONN_SLURM_DEFAULT": slurm.airflow_connection(),

@@ -31,7 +31,11 @@ def test_a_planned_run_is_staged_once_and_a_rerun_only_reverifies(airflow_env, c
                 "conn_type": "casda",
                 "login": "opal-user@example.org",
                 "password": "opal-password",
-                "extra": {"tap_url": casda.tap_url, "soda_url": casda.base_url + "/casda_data_access"},
+                "extra": {
+                    "tap_url": casda.tap_url,
+                    "soda_url": casda.base_url + "/casda_data_access",
+                    "allow_http_loopback": True,
+                },
             }
         ),
         "AIRFLOW_CONN_BEAMPIPE_LEDGER_DEFAULT": json.dumps(

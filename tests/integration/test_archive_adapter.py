@@ -11,7 +11,9 @@ RULES = {"survey": "WALLABY", "project_codes": ["AS102"], "dataproduct_types": [
 
 def test_casda_adapter_by_name_discovers_plans_staging_and_fetches(casda, tmp_path):
     connection = ConnectionFields(
-        login="opal-user@example.org", password="opal-password", extra={"tap_url": casda.tap_url}
+        login="opal-user@example.org",
+        password="opal-password",
+        extra={"tap_url": casda.tap_url, "allow_http_loopback": True},
     )
     archive = load_archive("casda", rules=RULES, connection=connection)
     found = archive.discover(since=None, until=None)

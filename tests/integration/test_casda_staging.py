@@ -13,6 +13,7 @@ from astropy.coordinates import SkyCoord
 from astroquery.casda import Casda
 
 from beampipe_provider.archive.casda.staging import CasdaStager
+from beampipe_provider.archive.credentials import CredentialScope
 from beampipe_provider.archive.errors import (
     ArchiveUnavailable,
     ChecksumMismatch,
@@ -27,8 +28,14 @@ USER, PASSWORD = "opal-user@example.org", "opal-password"
 VISIBILITIES = "SELECT TOP 2 * FROM ivoa.obscore WHERE dataproduct_type = 'visibility' ORDER BY obs_publisher_did"
 
 
-def stager(**kwargs) -> CasdaStager:
-    return CasdaStager(username=USER, password=PASSWORD, poll_interval_s=0.05, max_poll_interval_s=0.2, **kwargs)
+def scope(casda) -> CredentialScope:
+    return CredentialScope.of([casda.tap_url], allow_http_loopback=True)
+
+
+def stager(casda, **kwargs) -> CasdaStager:
+    return CasdaStager(
+        username=USER, password=PASSWORD, scope=scope(casda), poll_interval_s=0.05, max_poll_interval_s=0.2, **kwargs
+    )
 
 
 def access_urls(casda) -> list[str]:
@@ -36,7 +43,7 @@ def access_urls(casda) -> list[str]:
 
 
 def test_stage_and_download_two_products_verified(casda, tmp_path):
-    results = stager().stage(access_urls(casda), timeout_s=30)
+    results = stager(casda).stage(access_urls(casda), timeout_s=30)
     assert len(results) == 2
     assert all(r.checksum_href and r.checksum_href.endswith(".checksum") for r in results)
     with httpx.Client() as client:
@@ -79,23 +86,23 @@ def test_unmodified_astroquery_region_query_uses_the_emulators_sia2(casda):
 
 def test_wrong_credentials_are_named(casda):
     with pytest.raises(NotAuthorised, match="refused the OPAL credentials"):
-        CasdaStager(username=USER, password="wrong").stage(access_urls(casda), timeout_s=5)
+        CasdaStager(username=USER, password="wrong", scope=scope(casda)).stage(access_urls(casda), timeout_s=5)
 
 
 def test_job_ending_in_error_reports_the_archive_message(casda):
     casda.faults(soda_job_error=1)
     with pytest.raises(StagingFailed, match="ended ERROR: Staging failed: tape library unavailable"):
-        stager().stage(access_urls(casda), timeout_s=30)
+        stager(casda).stage(access_urls(casda), timeout_s=30)
 
 
 def test_job_stuck_in_suspended_hits_the_deadline(casda):
     casda.faults(soda_stuck_suspended=1)
     with pytest.raises(StagingTimeout, match="still SUSPENDED at the deadline"):
-        stager().stage(access_urls(casda), timeout_s=1)
+        stager(casda).stage(access_urls(casda), timeout_s=1)
 
 
 def test_truncated_download_resumes_with_range(casda, tmp_path):
-    (result, _) = stager().stage(access_urls(casda), timeout_s=30)
+    (result, _) = stager(casda).stage(access_urls(casda), timeout_s=30)
     casda.faults(download_truncate=1)
     with httpx.Client() as client:
         with pytest.raises(ArchiveUnavailable, match="interrupted"):
@@ -109,7 +116,7 @@ def test_truncated_download_resumes_with_range(casda, tmp_path):
 
 
 def test_checksum_mismatch_deletes_the_file_and_says_which_sum(casda, tmp_path):
-    (result, _) = stager().stage(access_urls(casda), timeout_s=30)
+    (result, _) = stager(casda).stage(access_urls(casda), timeout_s=30)
     casda.faults(download_corrupt=1)
     with httpx.Client() as client, pytest.raises(ChecksumMismatch, match=r"crc32 is .* the archive says"):
         download(client, result.href, tmp_path, checksum_href=result.checksum_href)

@@ -81,7 +81,9 @@ def run_in_slurm(
     scheduler = slurm.scheduler()
     try:
         script = workflow.job_script(load_facility("local"), run_dir, timeout_s=timeout_s)
-        options = sbatch_options(job_name=name, output=f"{run_dir}/slurm-%j.out", chdir=run_dir, time="00:10:00")
+        options = sbatch_options(
+            job_name=name, output=f"{run_dir}/slurm-%j.out", chdir=run_dir, time="00:10:00", within=run_dir
+        )
         job = scheduler.submit(options, script)
         try:
             if cancel_when:

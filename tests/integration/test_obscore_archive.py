@@ -19,6 +19,7 @@ from tests.casda_emulator import RunningEmulator, casda_emulator
 SEED_START = datetime(2024, 5, 1, tzinfo=UTC)  # three MeerKAT-HI observations released a day apart
 AUTHORITY = "ivo://beampipe.test/obscore"
 USER, PASSWORD = "opal-user@example.org", "opal-password"
+LOOPBACK = {"allow_http_loopback": True}  # the emulator is plain http on loopback
 
 
 @pytest.fixture
@@ -180,7 +181,7 @@ def test_credentials_go_to_the_archives_own_services_only(emulator, tmp_path):
         delivery="soda",
         host="localhost",
     )
-    adapter = archive(emulator, ConnectionFields(login=USER, password=PASSWORD))
+    adapter = archive(emulator, ConnectionFields(login=USER, password=PASSWORD, extra=LOOPBACK))
     found = adapter.discover(since=None, until=None)
     ours, foreign = datasets_named(found, "HIPASSJ1318-21_beam01.ms.tar", "NGC5260_beam02.ms.tar")
     plan = adapter.plan_staging([ours, foreign], timeout_s=30)
@@ -194,7 +195,7 @@ def test_credentials_go_to_the_archives_own_services_only(emulator, tmp_path):
 
 
 def test_wrong_credentials_are_named(emulator):
-    adapter = archive(emulator, ConnectionFields(login=USER, password="wrong"))
+    adapter = archive(emulator, ConnectionFields(login=USER, password="wrong", extra=LOOPBACK))
     datasets = adapter.discover(since=None, until=None).datasets
     with pytest.raises(NotAuthorised, match="HTTP 401"):
         adapter.plan_staging(datasets[:1], timeout_s=5)

@@ -140,7 +140,9 @@ def test_hostile_values_are_quoted_and_never_run(scheduler: SlurmScheduler, slur
     marker = f"beampipe-pwned-{uuid.uuid4().hex}"
     comment = f"$(touch /tmp/{marker}); `touch /tmp/{marker}`"
     output = f"/tmp/bp out; touch {marker} %j.log"
-    job = scheduler.submit(sbatch_options(job_name=unique(), comment=comment, output=output), "#!/bin/bash\necho ran\n")
+    job = scheduler.submit(
+        sbatch_options(job_name=unique(), comment=comment, output=output, within="/tmp"), "#!/bin/bash\necho ran\n"
+    )
     (status,) = track(slurm, [job.job_id])
     assert status.phase is Phase.SUCCEEDED
     assert not Path("/tmp", marker).exists()

@@ -14,6 +14,7 @@ from beampipe_provider.archive.fetch import (
     file_name_of,
     parse_checksum,
     safe_file_name,
+    staged_names,
 )
 
 
@@ -23,13 +24,17 @@ def test_unsafe_names_are_refused(name):
         safe_file_name(name)
 
 
-def test_name_comes_from_the_last_segment_and_traversal_in_it_is_refused():
+def test_name_comes_from_the_last_segment_and_traversal_in_it_never_becomes_a_path():
     assert (
         file_name_of("https://d/download/j1/HIPASSJ1303%2B07_A_beam00.ms.tar?sig=a%2Fb")
         == "HIPASSJ1303+07_A_beam00.ms.tar"
     )
+    archive, local = staged_names("https://d/download/j1/..%2F..%2Fetc%2Fpasswd")
+    assert archive == "../../etc/passwd"  # kept as data only
+    assert "/" not in local
+    assert not local.startswith(".")
     with pytest.raises(UnsafeFileName):
-        file_name_of("https://d/download/j1/..%2F..%2Fetc%2Fpasswd")
+        file_name_of("https://d/download/j1/")
 
 
 def test_both_checksum_formats():

@@ -36,6 +36,7 @@ def test_every_option_becomes_one_argument() -> None:
         error="/scratch/err-%j.log",
         chdir="/scratch/run",
         extra={"gres": "gpu:1", "exclusive": "user"},
+        within="/scratch",
     )
     argv = sbatch_argv(options)
     assert argv[:2] == ["sbatch", "--parsable"]
@@ -85,7 +86,7 @@ def test_malformed_values_are_refused(field: str, value: object) -> None:
 
 
 def test_free_text_with_shell_syntax_is_quoted_not_run() -> None:
-    options = sbatch_options(job_name="bp-x", comment="$(touch /tmp/pwned); `id`", output="/tmp/o; rm -rf ~.log")
+    options = sbatch_options(job_name="bp-x", comment="$(touch /tmp/pwned); `id`", output="o; rm -rf ~.log")
     argv = sbatch_argv(options)
     line = shlex.join(argv)
     assert shlex.split(line) == argv  # the remote shell sees exactly these arguments
@@ -96,6 +97,72 @@ def test_free_text_with_shell_syntax_is_quoted_not_run() -> None:
 def test_extra_cannot_smuggle_or_override_options(key: str) -> None:
     with pytest.raises(InvalidJobOption, match="extra"):
         sbatch_options(job_name="bp-x", extra={key: "1"})
+
+
+@pytest.mark.parametrize(
+    "key", ["jo", "j", "commen", "wra", "hol", "parsabl", "test-onl", "outpu", "o", "chdi", "exclu", "gre", "expor"]
+)
+def test_extra_refuses_abbreviations_sbatch_would_expand(key: str) -> None:
+    """getopt_long takes any unique prefix: `--jo` would rename the job, `--wra` replace its script."""
+    with pytest.raises(InvalidJobOption, match="extra"):
+        sbatch_options(job_name="bp-x", extra={key: "x"})
+
+
+@pytest.mark.parametrize(
+    "key", ["uid", "gid", "wrap", "job-name", "comment", "parsable", "test-only", "hold", "export-file", "no-such"]
+)
+def test_extra_refuses_identity_and_security_options(key: str) -> None:
+    with pytest.raises(InvalidJobOption, match="extra"):
+        sbatch_options(job_name="bp-x", extra={key: "0"})
+
+
+@pytest.mark.parametrize(
+    "value", ["LD_PRELOAD=/tmp/x.so", "ALL,LD_LIBRARY_PATH=/tmp", "NONE,BASH_ENV=/tmp/rc", "BASH_FUNC_ls%%=() { id; }"]
+)
+def test_export_of_loader_and_shell_variables_is_refused(value: str) -> None:
+    with pytest.raises(InvalidJobOption, match="export"):
+        sbatch_options(job_name="bp-x", extra={"export": value})
+
+
+def test_export_of_plain_variables_passes() -> None:
+    argv = sbatch_argv(sbatch_options(job_name="bp-x", extra={"export": "ALL,OMP_NUM_THREADS=4"}))
+    assert "--export=ALL,OMP_NUM_THREADS=4" in argv
+
+
+def test_flags_render_without_a_value() -> None:
+    options = sbatch_options(
+        job_name="bp-x", extra={"exclusive": True, "no-requeue": True, "overcommit": False, "gres": "gpu:1"}
+    )
+    argv = sbatch_argv(options)
+    assert "--exclusive" in argv
+    assert "--no-requeue" in argv
+    assert not [a for a in argv if a.startswith(("--exclusive=", "--no-requeue=", "--overcommit"))]
+    assert "--exclusive=user" in sbatch_argv(sbatch_options(job_name="bp-x", extra={"exclusive": "user"}))
+
+
+@pytest.mark.parametrize(("key", "value"), [("requeue", "yes"), ("contiguous", ""), ("gres", True)])
+def test_flags_take_booleans_and_values_take_text(key: str, value: object) -> None:
+    with pytest.raises(InvalidJobOption, match="extra"):
+        sbatch_options(job_name="bp-x", extra={key: value})
+
+
+@pytest.mark.parametrize("field", ["output", "error", "chdir"])
+@pytest.mark.parametrize("value", ["/etc/cron.d/x", "../../.ssh/out", "logs/../../x", "/home/u/runs/k/../../x"])
+def test_job_paths_stay_relative_or_inside_the_run_directory(field: str, value: str) -> None:
+    with pytest.raises(InvalidJobOption, match=field):
+        sbatch_options(job_name="bp-x", **{field: value})
+    with pytest.raises(InvalidJobOption, match=field):
+        sbatch_options(job_name="bp-x", within="/home/u/runs/k", **{field: value})
+
+
+def test_job_paths_relative_or_under_the_allowed_directory_pass() -> None:
+    inside = sbatch_options(
+        job_name="bp-x", output="/home/u/runs/k/slurm-%j.out", chdir="/home/u/runs/k", within="/home/u/runs/k"
+    )
+    assert inside.chdir == "/home/u/runs/k"
+    assert sbatch_options(job_name="bp-x", output="logs/%j.out", error="/dev/null").output == "logs/%j.out"
+    with pytest.raises(InvalidJobOption, match="output"):
+        sbatch_options(job_name="bp-x", output="/home/u/runs/k2/x", within="/home/u/runs/k")
 
 
 def test_unknown_option_is_refused() -> None:

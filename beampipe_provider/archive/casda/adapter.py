@@ -16,7 +16,7 @@ from beampipe_provider.archive.casda.discovery import SurveyRules, adiscover, di
 from beampipe_provider.archive.casda.endpoints import CasdaEndpoints
 from beampipe_provider.archive.casda.staging import CasdaStager
 from beampipe_provider.archive.errors import NotAuthorised, UnsafeFileName
-from beampipe_provider.archive.fetch import fetch, file_name_of
+from beampipe_provider.archive.fetch import fetch, staged_names
 from beampipe_provider.archive.tap import AsyncTapClient, TapClient
 from beampipe_provider.ledger.records import DatasetRecord
 
@@ -62,18 +62,25 @@ class CasdaArchive:
         same file name would overwrite each other: that is refused before anything is fetched."""
         if not (self.endpoints.username and self.endpoints.password):
             raise NotAuthorised("staging CASDA data needs an OPAL username and password in the connection")
-        stager = CasdaStager(username=self.endpoints.username, password=self.endpoints.password, client=self.http)
+        scope = self.endpoints.credential_scope()
+        for record in datasets:  # nothing is sent anywhere before every product's link is known to be CASDA's
+            if record.access_url and (why := scope.refusal(record.access_url)):
+                raise NotAuthorised(f"dataset {record.dataset_id}: refusing its access_url: {why}")
+        stager = CasdaStager(
+            username=self.endpoints.username, password=self.endpoints.password, scope=scope, client=self.http
+        )
         results = stager.stage([d.access_url for d in datasets if d.access_url], timeout_s=timeout_s)
         by_name = {d.filename: d for d in datasets if d.filename}
         items = []
         for result in results:
-            name = file_name_of(result.href)
+            name, local = staged_names(result.href)
             dataset = by_name.get(name)
             items.append(
                 FetchItem(
                     dataset_id=dataset.dataset_id if dataset else name,
                     url=result.href,
-                    local_name=name,
+                    local_name=local,
+                    archive_name=name,
                     checksum_url=result.checksum_href,
                     size=None,  # access_estsize is an estimate in kB: the checksum carries the exact size
                 )

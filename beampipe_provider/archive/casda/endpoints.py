@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from beampipe_provider.archive.base import ConnectionFields
+from beampipe_provider.archive.credentials import CredentialScope
 
 PUBLIC_TAP_URL = "https://casda.csiro.au/casda_vo_tools/tap"
 PUBLIC_SODA_URL = "https://casda.csiro.au/casda_data_access"
@@ -18,6 +19,7 @@ class CasdaEndpoints:
     login_url: str = PUBLIC_LOGIN_URL
     username: str | None = None
     password: str | None = None  # OPAL; never logged, never in XCom or trigger kwargs
+    allow_http_loopback: bool = False  # credentials over plain http to a loopback endpoint (emulators, tests)
 
     def __repr__(self) -> str:
         return f"CasdaEndpoints(tap_url={self.tap_url!r}, soda_url={self.soda_url!r}, username={self.username!r})"
@@ -31,4 +33,11 @@ class CasdaEndpoints:
             login_url=extra.get("login_url") or PUBLIC_LOGIN_URL,
             username=connection.login or None,
             password=connection.password or None,
+            allow_http_loopback=extra.get("allow_http_loopback") is True,
+        )
+
+    def credential_scope(self) -> CredentialScope:
+        """The OPAL credentials go to the hosts of these endpoints only, over https (see archive.credentials)."""
+        return CredentialScope.of(
+            (self.tap_url, self.soda_url, self.login_url), allow_http_loopback=self.allow_http_loopback
         )

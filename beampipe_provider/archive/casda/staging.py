@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 
 import httpx
 
+from beampipe_provider.archive.credentials import CredentialScope
 from beampipe_provider.archive.errors import ArchiveUnavailable, NotAuthorised, StagingFailed, StagingTimeout
 from beampipe_provider.archive.tap import read_votable
 
@@ -81,18 +82,28 @@ def pair_checksums(hrefs: Sequence[str]) -> list[StagedResult]:
     return [StagedResult(h, checksums.get(path(h))) for h in hrefs if not path(h).endswith(".checksum")]
 
 
+def _shown(url: str) -> str:
+    """A URL for a message: without its query (a token may be there) or any userinfo."""
+    try:
+        return str(httpx.URL(url).copy_with(query=None, username=None, password=None))
+    except httpx.InvalidURL:
+        return "<not a URL>"
+
+
 class CasdaStager:
     def __init__(
         self,
         *,
         username: str,
         password: str,
+        scope: CredentialScope,
         client: httpx.Client | None = None,
         poll_interval_s: float = 5.0,
         max_poll_interval_s: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._auth = httpx.BasicAuth(username, password)
+        self._scope = scope  # where the credentials may go: checked before each request that carries them
         self._client = client or httpx.Client(timeout=60.0)
         self._poll = poll_interval_s
         self._max_poll = max_poll_interval_s
@@ -106,7 +117,9 @@ class CasdaStager:
         deadline = time.monotonic() + timeout_s
         service, tokens = None, []
         for url in access_urls:
-            response = _check(self._get(url, auth=self._auth), f"DataLink {url}")
+            if why := self._scope.refusal(url):
+                raise NotAuthorised(f"not sending the OPAL credentials to {_shown(url)}: {why}")
+            response = _check(self._get(url, auth=self._auth), f"DataLink {_shown(url)}")
             service, token = parse_datalink(response.content)
             tokens.append(token)
         if service is None:

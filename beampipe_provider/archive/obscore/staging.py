@@ -5,8 +5,9 @@ staged by a UWS job (one job per service for all the run's products, so a run of
 A product's access_url that is not a DataLink document (its response is not a VOTable) is itself a direct link:
 only its headers are read, never its bytes.
 
-Credentials (Basic) go only to the origins of the survey's `tap_url` and `datalink_url`; every other host (a mirror,
-a presigned store, a SODA service elsewhere) is asked without them.
+Credentials (Basic) go only to the origins of the survey's `tap_url` and `datalink_url`, over https (plain http only
+to a loopback endpoint the connection allows with `allow_http_loopback`); every other host (a mirror, a presigned
+store, a SODA service elsewhere) is asked without them.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 import httpx
 
 from beampipe_provider.archive.base import ConnectionFields, FetchItem, Verification
+from beampipe_provider.archive.credentials import CredentialScope
 from beampipe_provider.archive.datalink import SODA_ASYNC, THIS, Link, ServiceDescriptor, is_datalink, parse_datalink
 from beampipe_provider.archive.errors import ArchiveUnavailable, StagingFailed, UnsafeFileName
-from beampipe_provider.archive.fetch import file_name_of
+from beampipe_provider.archive.fetch import staged_names
 from beampipe_provider.archive.obscore.discovery import ObscoreRules
 from beampipe_provider.archive.uws import JobResult, UwsRunner, checked, origin
 from beampipe_provider.ledger.records import DatasetRecord
@@ -49,6 +51,10 @@ class ObscoreStager:
     ) -> None:
         self._client = client
         self._trusted = {origin(u) for u in (rules.tap_url, rules.datalink_url) if u}
+        # ... and over https only, but to a loopback endpoint the connection allows (emulators, tests)
+        self._scope = CredentialScope.of(
+            (rules.tap_url, rules.datalink_url), allow_http_loopback=connection.extra.get("allow_http_loopback") is True
+        )
         login, password = connection.login, connection.password
         self._auth = httpx.BasicAuth(login, password) if login and password else None
         self._uws = UwsRunner(client, poll_interval_s=poll_interval_s, max_poll_interval_s=max_poll_interval_s)
@@ -58,7 +64,7 @@ class ObscoreStager:
         return "ObscoreStager(<credentials hidden>)"
 
     def auth_for(self, url: str) -> httpx.Auth | None:
-        return self._auth if origin(url) in self._trusted else None
+        return self._auth if origin(url) in self._trusted and self._scope.allows(url) else None
 
     def plan(self, datasets: Sequence[DatasetRecord], *, timeout_s: float) -> tuple[list[FetchItem], list[str]]:
         """(fetch items, UWS job URLs) for `datasets`."""
@@ -130,10 +136,12 @@ class ObscoreStager:
 def _item(dataset: DatasetRecord, href: str, size: int | None) -> FetchItem:
     """Verified by the digest the server sends with the file if it sends one (see fetch), else by size: the
     verification recorded on the fetched file says which."""
+    archive_name, local_name = staged_names(href)
     return FetchItem(
         dataset_id=dataset.dataset_id,
         url=href,
-        local_name=file_name_of(href),
+        local_name=local_name,
+        archive_name=archive_name,
         size=size,
         verification=Verification.SIZE if size is not None else Verification.NONE,
     )
@@ -145,7 +153,7 @@ def _items_of(results: list[JobResult], group: list[_Pending]) -> list[FetchItem
     by_name = {p.dataset.filename: p.dataset for p in group if p.dataset.filename}
     items = []
     for result in results:
-        name = file_name_of(result.href)
+        name = staged_names(result.href)[0]
         dataset = by_id.get(result.id) or by_name.get(name) or (group[0].dataset if len(group) == 1 else None)
         if dataset is None:
             raise StagingFailed(f"the staging job returned {name}, which none of the run's products claims")

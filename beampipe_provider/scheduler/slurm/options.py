@@ -5,13 +5,15 @@ Validation refuses what Slurm itself would refuse or misread (a newline in a nam
 
 from __future__ import annotations
 
+import posixpath
 import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from beampipe_provider.scheduler.base import InvalidJobOption
+from beampipe_provider.scheduler.slurm.long_options import FLAGS, OPTIONAL_VALUE, REFUSED, VALUED, unsafe_export
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")  # accounts, partitions, qos, reservations, job names
 _NAMES = re.compile(r"^[A-Za-z0-9_.\-]{1,128}(,[A-Za-z0-9_.\-]{1,128})*$")  # comma lists (clusters, partitions)
@@ -21,11 +23,8 @@ _NODES = re.compile(r"^[0-9]{1,6}(-[0-9]{1,6})?$")
 _ARRAY = re.compile(r"^[0-9]+(-[0-9]+(:[0-9]+)?)?(,[0-9]+(-[0-9]+(:[0-9]+)?)?)*(%[0-9]+)?$")
 _DEPENDENCY = re.compile(r"^[a-z]+(:[0-9_+]+)*([,?][a-z]+(:[0-9_+]+)*)*$")
 _CONSTRAINT = re.compile(r"^[A-Za-z0-9_.\-&|*\[\]:()!]{1,256}$")
-_LONG_OPTION = re.compile(r"^[a-z][a-z0-9\-]{0,40}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-# Options the model sets itself: passing them through `extra` would bypass validation or adoption by name.
-_RESERVED = frozenset({"job-name", "comment", "parsable", "wrap", "test-only", "hold"})
+SINKS = frozenset({"/dev/null"})  # an absolute output/error that is never a place to write to
 
 Count = Annotated[int, Field(ge=1, le=1_000_000)]
 
@@ -80,7 +79,8 @@ class SbatchOptions(BaseModel):
     output: str | None = None
     error: str | None = None
     chdir: str | None = None
-    extra: dict[str, str] = Field(default_factory=dict)
+    # Full sbatch long option names only (long_options): a value, or `true` for a flag (`--exclusive`).
+    extra: dict[str, str | bool] = Field(default_factory=dict)
 
     @field_validator("job_name")
     @classmethod
@@ -136,25 +136,51 @@ class SbatchOptions(BaseModel):
 
     @field_validator("output", "error", "chdir")
     @classmethod
-    def _path(cls, v: str | None) -> str | None:
-        return _plain_text(v, 4096)
+    def _path(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """Relative (to the job's directory) without `..`; absolute only under the directory the caller allows
+        (validation context `within`, the run directory), or /dev/null for output and error."""
+        if _plain_text(v, 4096) is None or v is None:
+            return v
+        if ".." in v.split("/"):
+            raise ValueError(f"{v!r}: a path may not contain '..'")
+        if not v.startswith("/"):
+            return v
+        if v in SINKS and info.field_name != "chdir":
+            return v
+        within = (info.context or {}).get("within")
+        if within and posixpath.normpath(v).startswith(posixpath.normpath(within).rstrip("/") + "/"):
+            return v
+        if within and posixpath.normpath(v) == posixpath.normpath(within):
+            return v
+        raise ValueError(f"{v!r}: must be relative to the job's directory" + (f" or under {within}" if within else ""))
 
     @field_validator("extra")
     @classmethod
-    def _extra(cls, v: dict[str, str]) -> dict[str, str]:
+    def _extra(cls, v: dict[str, str | bool]) -> dict[str, str | bool]:
         for key, value in v.items():
-            if not _LONG_OPTION.fullmatch(key):
-                raise ValueError(f"not an sbatch long option name: {key!r}")
-            if key in _RESERVED or key.replace("-", "_") in cls.model_fields:
+            if key in REFUSED:
+                raise ValueError(f"--{key} is not allowed: it {REFUSED[key]}")
+            if key.replace("-", "_") in cls.model_fields:
                 raise ValueError(f"--{key} is set by its own field, not through extra")
+            if key not in VALUED | FLAGS | OPTIONAL_VALUE:
+                raise ValueError(f"{key!r} is not a full sbatch long option name beampipe passes on")
+            if isinstance(value, bool):
+                if key in VALUED:
+                    raise ValueError(f"--{key} takes a value, not {value}")
+                continue
+            if key in FLAGS:
+                raise ValueError(f"--{key} is a flag: give it true (or false to leave it out), not {value!r}")
             _plain_text(value, 1024)
+            if key == "export" and (name := unsafe_export(value)):
+                raise ValueError(f"--export may not set {name}: it changes what the job's loader or shell runs")
         return v
 
 
-def sbatch_options(**values: Any) -> SbatchOptions:
-    """Build options, turning a validation failure into an InvalidJobOption that names the option."""
+def sbatch_options(*, within: str | None = None, **values: Any) -> SbatchOptions:
+    """Build options, turning a validation failure into an InvalidJobOption that names the option. `within`: the
+    directory absolute output, error and chdir paths may point into (else they must be relative)."""
     try:
-        return SbatchOptions(**values)
+        return SbatchOptions.model_validate(values, context={"within": within})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "options"
@@ -174,5 +200,9 @@ def sbatch_argv(options: SbatchOptions, *, hold: bool = False, test_only: bool =
         value = getattr(options, field)
         if value is not None:
             argv.append(f"--{field.replace('_', '-')}={value}")
-    argv.extend(f"--{key}={value}" for key, value in sorted(options.extra.items()))
+    for key, value in sorted(options.extra.items()):
+        if value is True:
+            argv.append(f"--{key}")
+        elif value is not False:
+            argv.append(f"--{key}={value}")
     return argv

@@ -159,7 +159,7 @@ class ObscoreRoutes(BaseHandler):
         if phase == "COMPLETED":
             for did in job.dids:
                 product = self._service.products[did]
-                href = self._service.url(product.host, f"/staged/{job.id}/{quote(product.name)}")
+                href = self._service.url(product.host, f"/staged/{job.id}/{quote(product.name, safe='')}")
                 results.append((did, href, len(content(did))))
         self._send(HTTPStatus.OK, uws_job(job.id, phase, results, job.error), "text/xml")
 

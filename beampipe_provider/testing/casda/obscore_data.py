@@ -29,7 +29,8 @@ AUTHORITY = "ivo://beampipe.test/obscore"
 DATALINK_TYPE = "application/x-votable+xml;content=datalink"
 SODA_ASYNC_ID = "ivo://ivoa.net/std/SODA#async-1.0"
 MJD_EPOCH = datetime(1858, 11, 17, tzinfo=UTC)
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._\-]{0,200}")
+# Any name a hostile archive might serve (quotes, `$(...)`, spaces ...), but one path segment of the ID's query.
+_NAME = re.compile(r"[^/?#\x00-\x1f\x7f]{1,200}")
 _HOSTS = frozenset({"127.0.0.1", "localhost"})
 DELIVERIES = frozenset({"direct", "soda", "plain"})
 
@@ -158,7 +159,7 @@ class ObscoreService:
         return self.url(product.host, f"/datalink?ID={quote(product.did, safe='')}")
 
     def file_url(self, product: Product) -> str:
-        return self.url(product.host, f"/files/{quote(product.name)}")
+        return self.url(product.host, f"/files/{quote(product.name, safe='')}")
 
     def by_name(self, name: str) -> Product | None:
         return next((p for p in self.products.values() if p.name == name), None)
@@ -171,7 +172,7 @@ class ObscoreService:
         size = str(len(content(did)))
         preview = (
             did,
-            self.url(product.host, f"/files/{quote(product.name)}.png"),
+            self.url(product.host, f"/files/{quote(product.name, safe='')}.png"),
             "",
             "",
             "#preview",

@@ -173,9 +173,8 @@ class Handler(ObscoreRoutes, AdminRoutes, BaseHandler):
         results = ""
         if phase == "COMPLETED":
             for did in job.dids:
-                href = (
-                    f"{self.server.base_url}{DOWNLOAD}/{job.id}/{quote(self.server.catalogue.filename_of(did) or did)}"
-                )
+                name = quote(self.server.catalogue.filename_of(did) or did, safe="")  # a `/` in a name stays in it
+                href = f"{self.server.base_url}{DOWNLOAD}/{job.id}/{name}"
                 results += f'<uws:result id="{did}" xlink:href={quoteattr(href)}/>'
                 results += f'<uws:result id="{did}.checksum" xlink:href={quoteattr(href + ".checksum")}/>'
         error = (
