@@ -168,15 +168,22 @@ def _download(
             return LocalFile(final, int(digests["size"]), str(digests["sha256"])), False
         except ChecksumMismatch:
             final.unlink()
-    served = _stream(client, href, part)
-    if served is not None:
-        base = expected or Checksum()
-        expected = dataclasses.replace(base, sha256=served.sha256 or base.sha256, md5=served.md5 or base.md5)
-    try:
-        digests = verify(part, expected) if expected else _digests(part)
-    except ChecksumMismatch:
-        part.unlink(missing_ok=True)
-        raise
+    resumed = part.exists() and part.stat().st_size > 0
+    while True:
+        served = _stream(client, href, part)
+        wanted = expected
+        if served is not None:
+            base = expected or Checksum()
+            wanted = dataclasses.replace(base, sha256=served.sha256 or base.sha256, md5=served.md5 or base.md5)
+        try:
+            digests = verify(part, wanted) if wanted else _digests(part)
+            break
+        except ChecksumMismatch:
+            part.unlink(missing_ok=True)
+            if not resumed:
+                raise
+            # A corrupted prefix survives a Range resume: start once from byte zero within this try.
+            resumed = False
     os.replace(part, final)
     return LocalFile(final, int(digests["size"]), str(digests["sha256"])), served is not None
 

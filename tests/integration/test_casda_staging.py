@@ -121,3 +121,22 @@ def test_checksum_mismatch_deletes_the_file_and_says_which_sum(casda, tmp_path):
     with httpx.Client() as client, pytest.raises(ChecksumMismatch, match=r"crc32 is .* the archive says"):
         download(client, result.href, tmp_path, checksum_href=result.checksum_href)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_resume_onto_a_corrupted_prefix_starts_again_from_byte_zero_within_the_same_try(casda, tmp_path):
+    # A Range resume keeps what the first attempt wrote, a corrupted prefix included: the whole file then fails its
+    # checksum. It is fetched once more from byte zero in the same try, instead of spending the task's retry.
+    (result, _) = stager(casda).stage(access_urls(casda), timeout_s=30)
+    casda.faults(download_truncate=1)
+    with httpx.Client() as client:
+        with pytest.raises(ArchiveUnavailable, match="interrupted"):
+            download(client, result.href, tmp_path, checksum_href=result.checksum_href)
+        (part,) = tmp_path.iterdir()
+        data = bytearray(part.read_bytes())
+        data[0] ^= 0xFF
+        part.write_bytes(bytes(data))
+        done = download(client, result.href, tmp_path, checksum_href=result.checksum_href)
+    assert [p.name for p in tmp_path.iterdir()] == [done.path.name]
+    assert casda.admin("stats") == {"range_requests": 1}  # one resume, then one whole download
+    with httpx.Client() as client:
+        assert hashlib.sha256(client.get(result.href).content).hexdigest() == done.sha256
