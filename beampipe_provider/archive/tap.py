@@ -9,12 +9,16 @@ from __future__ import annotations
 import asyncio
 import io
 import warnings
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from beampipe_provider.archive.errors import ArchiveQueryError, ArchiveUnavailable
+from beampipe_provider.common.sansio import Done, advance
+
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -119,3 +123,32 @@ class AsyncTapClient:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+@dataclass(frozen=True)
+class TapQuery:
+    """One query a sans-I/O discovery asks for (see `run_queries`)."""
+
+    adql: str
+    maxrec: int
+
+
+Queries = Generator[TapQuery, TapResult, T]
+
+
+def run_queries(client: TapClient, steps: Queries[T]) -> T:
+    """Drive sans-I/O discovery steps with the blocking client (tasks)."""
+    step = advance(steps, None)
+    while not isinstance(step, Done):
+        step = advance(steps, client.query(step.adql, step.maxrec))
+    return step.value
+
+
+async def arun_queries(client: AsyncTapClient, steps: Queries[T]) -> T:
+    """The same with the async client (triggers). Turning thousands of rows into records takes tens of ms, so the
+    steps run off the event loop."""
+    step = advance(steps, None)
+    while not isinstance(step, Done):
+        result = await client.query(step.adql, step.maxrec)
+        step = await asyncio.to_thread(advance, steps, result)
+    return step.value

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,6 +58,25 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> AirflowEnv:
     env = AirflowEnv(tmp_path_factory.mktemp("airflow_home"))
     env.airflow("db", "migrate")
     return env
+
+
+@pytest.fixture
+def inputs() -> Iterator[list[Path]]:
+    """Three small visibility tarballs the job's user can read (pytest's tmp_path is private to root)."""
+    directory = Path("/tmp", f"beampipe-e2e-{uuid.uuid4().hex[:8]}")
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+    paths = []
+    for beam in range(3):
+        member = directory / f"beam{beam}.txt"
+        member.write_text(f"visibilities of beam {beam}\n" * (beam + 1))
+        path = directory / f"HIPASSJ1318-21_A_beam{beam:02d}_10arc_split.ms.tar"
+        with tarfile.open(path, "w") as tar:
+            tar.add(member, arcname=member.name)
+        path.chmod(0o644)
+        paths.append(path)
+    yield paths
+    shutil.rmtree(directory)
 
 
 @pytest.fixture

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tarfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -19,24 +14,6 @@ from beampipe_provider.ledger.states import RunState
 from beampipe_provider.provenance.signing import public_pem
 from tests.e2e.test_slurm_operator import staged_run
 from tests.slurm_cluster import LocalSlurm
-
-
-@pytest.fixture
-def inputs() -> Iterator[list[Path]]:
-    """Three small visibility tarballs the job's user can read (pytest's tmp_path is private to root)."""
-    directory = Path("/tmp", f"beampipe-e2e-{uuid.uuid4().hex[:8]}")
-    directory.mkdir(mode=0o755)
-    paths = []
-    for beam in range(3):
-        member = directory / f"beam{beam}.txt"
-        member.write_text(f"visibilities of beam {beam}\n" * (beam + 1))
-        path = directory / f"HIPASSJ1318-21_A_beam{beam:02d}_10arc_split.ms.tar"
-        with tarfile.open(path, "w") as tar:
-            tar.add(member, arcname=member.name)
-        path.chmod(0o644)
-        paths.append(path)
-    yield paths
-    shutil.rmtree(directory)
 
 
 def run_graph(airflow_env, slurm: LocalSlurm, env: dict, conf: dict, check: bool = True):

@@ -6,10 +6,8 @@ The logic is written once, free of I/O: `discovery_steps` yields the ADQL it nee
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Generator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,8 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from beampipe_provider.archive.base import Deposit, Discovery
 from beampipe_provider.archive.casda import adql
-from beampipe_provider.archive.tap import AsyncTapClient, TapClient, TapResult
-from beampipe_provider.common.sansio import Done, advance
+from beampipe_provider.archive.tap import AsyncTapClient, TapClient, TapQuery, TapResult, arun_queries, run_queries
 from beampipe_provider.ledger.records import DatasetRecord, Survey
 
 ARCHIVE = "casda"
@@ -66,12 +63,6 @@ class SurveyRules(BaseModel):
         if "source_id" not in re.compile(value).groupindex:
             raise ValueError("needs a named group (?P<source_id>...)")
         return value
-
-
-@dataclass(frozen=True)
-class TapQuery:
-    adql: str
-    maxrec: int
 
 
 def parse_timestamp(value: str | datetime | None) -> datetime | None:
@@ -189,18 +180,8 @@ def _required_timestamp(value: Any) -> datetime:
 
 
 def discover(client: TapClient, rules: SurveyRules, **kwargs: Any) -> Discovery:
-    steps = discovery_steps(rules, **kwargs)
-    step = advance(steps, None)
-    while not isinstance(step, Done):
-        step = advance(steps, client.query(step.adql, step.maxrec))
-    return step.value
+    return run_queries(client, discovery_steps(rules, **kwargs))
 
 
 async def adiscover(client: AsyncTapClient, rules: SurveyRules, **kwargs: Any) -> Discovery:
-    """On the triggerer: turning thousands of rows into records takes tens of ms, so it runs off the event loop."""
-    steps = discovery_steps(rules, **kwargs)
-    step = advance(steps, None)
-    while not isinstance(step, Done):
-        result = await client.query(step.adql, step.maxrec)
-        step = await asyncio.to_thread(advance, steps, result)
-    return step.value
+    return await arun_queries(client, discovery_steps(rules, **kwargs))

@@ -6,7 +6,6 @@ driven by the blocking client (`discover`) or the async one (`adiscover`).
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
@@ -17,11 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from beampipe_provider.archive.base import Deposit, Discovery
 from beampipe_provider.archive.casda.adql import like_patterns, words
-from beampipe_provider.archive.casda.discovery import TapQuery, parse_timestamp
+from beampipe_provider.archive.casda.discovery import parse_timestamp
 from beampipe_provider.archive.obscore import adql
 from beampipe_provider.archive.obscore.adql import NameColumn, WatermarkColumn
-from beampipe_provider.archive.tap import AsyncTapClient, TapClient, TapResult
-from beampipe_provider.common.sansio import Done, advance
+from beampipe_provider.archive.tap import AsyncTapClient, TapClient, TapQuery, TapResult, arun_queries, run_queries
 from beampipe_provider.ledger.records import DatasetRecord, Survey
 
 ARCHIVE = "obscore"
@@ -187,18 +185,8 @@ def _required(row: dict[str, Any], column: WatermarkColumn) -> datetime:
 
 
 def discover(client: TapClient, rules: ObscoreRules, **kwargs: Any) -> Discovery:
-    steps = discovery_steps(rules, **kwargs)
-    step = advance(steps, None)
-    while not isinstance(step, Done):
-        step = advance(steps, client.query(step.adql, step.maxrec))
-    return step.value
+    return run_queries(client, discovery_steps(rules, **kwargs))
 
 
 async def adiscover(client: AsyncTapClient, rules: ObscoreRules, **kwargs: Any) -> Discovery:
-    """Rows become records off the event loop, as for CASDA."""
-    steps = discovery_steps(rules, **kwargs)
-    step = advance(steps, None)
-    while not isinstance(step, Done):
-        result = await client.query(step.adql, step.maxrec)
-        step = await asyncio.to_thread(advance, steps, result)
-    return step.value
+    return await arun_queries(client, discovery_steps(rules, **kwargs))
