@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import BaseModel
 
 from beampipe_provider.archive.base import Archive, ConnectionFields, Discovery, FetchItem, LocalFile, StagingPlan
 from beampipe_provider.archive.casda.discovery import SurveyRules, adiscover, discover
 from beampipe_provider.archive.casda.endpoints import CasdaEndpoints
 from beampipe_provider.archive.casda.staging import CasdaStager
+from beampipe_provider.archive.clients import ArchiveClients
 from beampipe_provider.archive.errors import NotAuthorised, UnsafeFileName
 from beampipe_provider.archive.fetch import fetch, staged_names
-from beampipe_provider.archive.tap import AsyncTapClient, TapClient
 from beampipe_provider.ledger.records import DatasetRecord
 
-HTTP_TIMEOUT_S = 120.0
 
-
-class CasdaArchive:
+class CasdaArchive(ArchiveClients):
     name = "casda"
     Rules: ClassVar[type[BaseModel]] = SurveyRules
 
@@ -31,8 +27,6 @@ class CasdaArchive:
         """`rules` may be empty for staging alone (it needs no survey rules)."""
         self._rules = SurveyRules.model_validate(rules) if rules and not isinstance(rules, SurveyRules) else rules
         self.endpoints = CasdaEndpoints.of(connection)
-        self._http: httpx.Client | None = None
-        self._async_tap: AsyncTapClient | None = None
 
     def __repr__(self) -> str:
         return f"CasdaArchive({self.endpoints!r})"
@@ -43,19 +37,11 @@ class CasdaArchive:
             raise ValueError("discovery needs the survey's rules (project codes, ...)")
         return self._rules
 
-    @property
-    def http(self) -> httpx.Client:
-        if self._http is None:
-            self._http = httpx.Client(timeout=HTTP_TIMEOUT_S)
-        return self._http
-
     def discover(self, *, since: datetime | None, until: datetime | None) -> Discovery:
-        return discover(TapClient(self.endpoints.tap_url, client=self.http), self.rules, since=since, until=until)
+        return discover(self.tap(self.endpoints.tap_url), self.rules, since=since, until=until)
 
     async def adiscover(self, *, since: datetime | None, until: datetime | None) -> Discovery:
-        if self._async_tap is None:  # building an HTTP client reads the CA bundle: off the event loop
-            self._async_tap = await asyncio.to_thread(AsyncTapClient, self.endpoints.tap_url)
-        return await adiscover(self._async_tap, self.rules, since=since, until=until)
+        return await adiscover(await self.async_tap(self.endpoints.tap_url), self.rules, since=since, until=until)
 
     def plan_staging(self, datasets: Sequence[DatasetRecord], *, timeout_s: float) -> StagingPlan:
         """One SODA job for all the run's products; each result paired with its `.checksum`. Two products with the
@@ -92,17 +78,6 @@ class CasdaArchive:
 
     def fetch(self, item: FetchItem, directory: Path) -> LocalFile:
         return fetch(self.http, item, directory)
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
-
-    async def aclose(self) -> None:
-        if self._async_tap is not None:
-            await self._async_tap.aclose()
-            self._async_tap = None
-        self.close()
 
 
 def _conforms(archive: CasdaArchive) -> Archive:
