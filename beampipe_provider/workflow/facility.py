@@ -51,6 +51,14 @@ class EngineSetup(BaseModel):
         return v
 
 
+def check_sbatch(value: dict[str, Any]) -> dict[str, Any]:
+    """Default sbatch options (a profile's, a survey's): the same validation every job's options get."""
+    if "job_name" in value or not all(isinstance(k, str) for k in value):
+        raise ValueError("option names are strings; job_name is set per run")
+    SbatchOptions(job_name="check", **value)  # its ValidationError names each option (sbatch.partition: ...)
+    return value
+
+
 def _shell_lines(lines: list[str]) -> list[str]:
     for line in lines:
         if not _SHELL_LINE.fullmatch(line):
@@ -90,8 +98,7 @@ class Facility(BaseModel):
     @field_validator("sbatch")
     @classmethod
     def _sbatch(cls, v: dict[str, Any]) -> dict[str, Any]:
-        SbatchOptions(job_name="check", **v)  # the same validation every job's options get
-        return v
+        return check_sbatch(v)
 
     @field_validator("modules", "setup")
     @classmethod
