@@ -61,9 +61,11 @@ def load_json(text: str | bytes) -> Any:
 
 
 def check_text(value: str, what: str, *, max_chars: int = MAX_SEARCH_CHARS) -> str:
-    """A one-line filter or search string: bounded, without control or invisible characters (NUL, CR, LF)."""
+    """A one-line filter or search string: bounded, without control or invisible characters (NUL, CR, LF).
+    The message starts with `what` (none: a pydantic validator, which names the field itself)."""
+    prefix = f"{what}: " if what else ""
     if len(value) > max_chars:
-        raise InputTooLarge(f"{what}: at most {max_chars} characters")
+        raise InputTooLarge(f"{prefix}at most {max_chars} characters")
     if any(unicodedata.category(ch).startswith("C") for ch in value):
-        raise InputTooLarge(f"{what}: contains control or invisible characters")
+        raise InputTooLarge(f"{prefix}contains control or invisible characters")
     return value

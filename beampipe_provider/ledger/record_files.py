@@ -71,7 +71,7 @@ class SourceRow(BaseModel):
     @classmethod
     def _description(cls, value: str | None) -> str | None:
         # NUL cannot be stored in PostgreSQL text, and no control character belongs in a one-line description.
-        return None if value is None else check_text(value, "description", max_chars=1000)
+        return None if value is None else check_text(value, "", max_chars=1000)
 
     @field_validator("ra")
     @classmethod
@@ -159,7 +159,10 @@ def _read_text(path: Path) -> str:
 
 
 def _problems(where: str, exc: ValidationError) -> list[Problem]:
-    return [Problem(where, ".".join(map(str, e["loc"])) or "-", e["msg"]) for e in exc.errors()]
+    return [
+        Problem(where, ".".join(map(str, e["loc"])) or "-", e["msg"].removeprefix("Value error, "))
+        for e in exc.errors()
+    ]
 
 
 def _csv_rows(text: str, problems: list[Problem]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -218,10 +221,27 @@ def _json_entries(text: str, key: str, problems: list[Problem]) -> Iterator[tupl
         problems.append(Problem("entry 0", "-", f"more than {MAX_ROWS} {key}"))
         return
     for index, entry in enumerate(entries, start=1):
-        if isinstance(entry, Mapping):
+        if isinstance(entry, Mapping) and (bad := _nul_field(entry)):
+            problems.append(Problem(f"entry {index}", bad, "contains NUL (no database stores it as text)"))
+        elif isinstance(entry, Mapping):
             yield f"entry {index}", entry
         else:
             problems.append(Problem(f"entry {index}", "-", "expected an object"))
+
+
+def _nul_field(entry: Mapping[str, Any]) -> str | None:
+    """The first field whose value (or a string within it) holds NUL; PostgreSQL text and jsonb cannot."""
+    stack: list[tuple[str, Any]] = [(str(k), v) for k, v in entry.items()]
+    while stack:
+        key, value = stack.pop()
+        if (isinstance(value, str) and "\x00" in value) or "\x00" in key:
+            return key
+        if isinstance(value, Mapping):
+            stack.extend((key, v) for v in value.values())
+            stack.extend((key, k) for k in value)
+        elif isinstance(value, list):
+            stack.extend((key, v) for v in value)
+    return None
 
 
 def _json_rows(text: str, problems: list[Problem]) -> Iterator[tuple[str, dict[str, Any]]]:
