@@ -88,6 +88,13 @@ class SourceRow(BaseModel):
         return SourceRecord(source_id=self.source_id, enabled=self.enabled, metadata=meta)
 
 
+class SourceIn(SourceRow):
+    """One source as a JSON body: typed values only (`"enabled": 0` or `"vsys_kms": "1500"` is refused, as the
+    API's schema says), where a CSV cell is text and is parsed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+
+
 @dataclass(frozen=True)
 class Problem:
     where: str  # "line 7" for CSV, "entry 3" for JSON

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.responses import JSONResponse
+from starlette.convertors import Convertor, register_url_convertor
 
 from beampipe_provider.common.limits import MAX_AFTER, MAX_SEARCH_CHARS
-from beampipe_provider.ledger.record_files import RecordFileError, SourceRow
+from beampipe_provider.ledger.record_files import RecordFileError, SourceIn
 from beampipe_provider.ledger.states import RunState
 from beampipe_provider.plugins import runs
 from beampipe_provider.plugins.auth import WRITE, require_read
@@ -37,12 +38,28 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     400: _error("a value past a bound (see the README's Security model), or with control characters"),
     401: _error("no login, or a token that does not verify"),
     403: _error("the login may not do this"),
+    404: _error("nothing at this path (a path part that no route takes, e.g. with a line break)"),
     422: _error("a field that is not valid, each named in `problems`"),
 }
 WRITES: dict[int | str, dict[str, Any]] = {
     413: _error("a body over the size bound"),
     415: _error("a body of a media type this route does not read"),
 }
+
+
+class _SourceIdSegment(Convertor[str]):
+    """A source ID path part that is not one of the verbs beside it: GET .../bulk is a 405, not source "bulk"."""
+
+    regex = r"(?!(?:bulk|enable|disable)$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("beampipe_source", _SourceIdSegment())
 router = APIRouter(prefix="/api", dependencies=[Depends(require_read)], responses=ERRORS)
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
@@ -94,7 +111,9 @@ def list_sources(
     return SourcePage(items=[SourceOut.of(s) for s in page.items], next_after=page.next_after)
 
 
-@router.get("/sources/{survey}/{source_id}", tags=["sources"], responses={404: _error("not registered")})
+@router.get(
+    "/sources/{survey}/{source_id:beampipe_source}", tags=["sources"], responses={404: _error("not registered")}
+)
 def get_source(store: Ledger, survey: SurveyPath, source_id: str) -> SourceOut:
     source = store.get_source(survey, valid_source_id(source_id))
     if source is None:
@@ -109,7 +128,7 @@ def get_source(store: Ledger, survey: SurveyPath, source_id: str) -> SourceOut:
     status_code=status.HTTP_201_CREATED,
     responses={200: {"model": SourceCreated, "description": "registered already: left as it was"}, **WRITES},
 )
-def create_source(store: Ledger, survey: SurveyPath, body: SourceRow, response: Response) -> SourceCreated:
+def create_source(store: Ledger, survey: SurveyPath, body: SourceIn, response: Response) -> SourceCreated:
     """Register one source (idempotent: an existing source keeps its enabled flag and metadata)."""
     record = body.to_record()
     created = bool(store.register_sources(survey, [record]).created)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from beampipe_provider.common.limits import InputTooLarge
 from beampipe_provider.ledger.errors import LedgerError, SchemaNotCurrent, UnknownRun, UnknownSources
@@ -60,9 +61,21 @@ def describe(exc: Exception) -> tuple[int, Rejected, Mapping[str, str] | None]:
     return exc.status_code, Rejected(detail=str(exc.detail)), exc.headers
 
 
+def _allowed(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route whose path matched)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "\x00"})  # no route serves this method: path only
+        if match is Match.PARTIAL:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 async def handle_error(request: Request, exc: Exception) -> Response:
     """Errors as JSON for the API and the schema, as a page (with a login link for 401) for the pages."""
     status_code, body, headers = describe(exc)
+    if status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        headers = {**(headers or {}), "Allow": _allowed(request)}
     if not _wants_html(request):
         return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
     login = _login_url(request) if status_code == status.HTTP_401_UNAUTHORIZED else None
