@@ -72,5 +72,6 @@ def test_the_api_keeps_its_openapi_contract(server: UiServer, tmp_path: Path) ->
         "--output-truncate",
         "true",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
+    # In tmp_path: schemathesis and hypothesis keep their caches (.schemathesis, .hypothesis) in the working directory.
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-12_000:] + done.stderr[-2000:]
