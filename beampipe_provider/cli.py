@@ -12,6 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from beampipe_provider.common.limits import InputTooLarge, load_json
+from beampipe_provider.common.names import check_name
 from beampipe_provider.common.text_table import text_table
 from beampipe_provider.ledger import migrate
 from beampipe_provider.ledger.engine import create_ledger_engine, default_ledger_url, ledger_url_from_connection
@@ -113,9 +115,21 @@ def cmd_datasets_record(args: argparse.Namespace) -> None:
 
 
 def cmd_runs_plan(args: argparse.Namespace) -> None:
-    parameters = json.loads(args.parameters)
+    # The same rules as a survey file's workflow.name / workflow.version: nothing with a newline or `$(...)`.
+    check_name(args.workflow, "workflow")
+    check_name(args.workflow_version, "workflow version")
+    if args.scheduler is not None:
+        check_name(args.scheduler, "scheduler")
+    if args.facility is not None:
+        check_name(args.facility, "facility")
+    try:
+        parameters = load_json(args.parameters)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--parameters: not JSON: {exc.msg} (column {exc.colno})") from None
+    except InputTooLarge as exc:
+        raise ValueError(f"--parameters: {exc}") from None
     if not isinstance(parameters, dict):
-        raise ValueError(f"--parameters must be a JSON object, not {args.parameters!r}")
+        raise ValueError(f"--parameters must be a JSON object, not {args.parameters[:80]!r}")
     records = load_dataset_file(args.datasets)
     store = _store(args)
     recorded = store.record_datasets(records)

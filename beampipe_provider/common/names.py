@@ -1,8 +1,10 @@
-"""Names that become paths or reach commands: one rule for each, used by every caller.
+"""Names that become paths, reach commands or are stored: one rule for each, used by every caller.
 
 `local_file_name` gives every staged file a local name from a strict alphabet, whatever the archive called it: the
 archive's name is kept only as data. `path_component` checks a value (a run key, a job name, a survey, a source id)
-that becomes one component of a path, before anything is written with it."""
+that becomes one component of a path, before anything is written with it. `check_name` is the rule for the names a
+run is stored under (workflow, version, scheduler, facility), for the survey YAML, the CLI and the ledger's callers,
+so nothing with a newline, a quote or `$(...)` reaches the ledger, a job or a log line."""
 
 from __future__ import annotations
 
@@ -83,3 +85,24 @@ def input_path(field: str, path: str) -> str:
     if not _is_local(name):
         raise UnsafeName(field, path, "the file name is not a local name ([A-Za-z0-9._+-], no leading dot or dash)")
     return path
+
+
+WORKFLOW_NAME = r"^[a-z][a-z0-9_.-]{0,63}$"
+WORKFLOW_VERSION = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"
+# A facility is a built-in profile's name or a profile file (a path: letters, digits, _ . - and /).
+FACILITY = r"^[A-Za-z0-9_.][A-Za-z0-9_./-]{0,254}$"
+
+RULES = {
+    "workflow": WORKFLOW_NAME,
+    "workflow version": WORKFLOW_VERSION,
+    "scheduler": WORKFLOW_NAME,
+    "facility": FACILITY,
+}
+
+
+def check_name(value: str, what: str) -> str:
+    """`value` if it fits the rule for `what` (a key of RULES), else ValueError naming `what`."""
+    pattern = RULES[what]
+    if not re.fullmatch(pattern, value):
+        raise ValueError(f"{what} {value!r}: not allowed (allowed: {pattern})")
+    return value

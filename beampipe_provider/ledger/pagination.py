@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from beampipe_provider.common.limits import MAX_AFTER, InputTooLarge
 from beampipe_provider.ledger.bulk import AnyRow
 
 T = TypeVar("T")
@@ -32,6 +33,8 @@ def fetch_page(
 ) -> Page[T]:
     """`query` selects the paging id as `id`, ordered by it, with `limit + 1` rows: the extra one says there is more."""
     if after is not None:
+        if not 0 <= after <= MAX_AFTER:  # past a 64-bit row id SQLite raises OverflowError binding it
+            raise InputTooLarge(f"after: from 0 to {MAX_AFTER}")
         query = query.where(id_column > after)
     with engine.begin() as conn:
         rows = conn.execute(query).all()

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from beampipe_provider.common.limits import MAX_FIELD_CHARS, MAX_ROWS, InputTooLarge, check_text, load_json
 from beampipe_provider.ledger.records import DatasetRecord, SourceId, SourceRecord
 
 # Column names are matched case-insensitively; aliases accept the WALLABY target list (Name, RA, Dec, Vsys) as is.
@@ -56,8 +57,21 @@ class SourceRow(BaseModel):
     enabled: bool = True
     ra: str | None = None
     dec: str | None = None
-    vsys_kms: float | None = Field(default=None, ge=-1000, le=100_000)
+    vsys_kms: float | None = Field(default=None, ge=-1000, le=100_000, allow_inf_nan=False)
     description: str | None = Field(default=None, max_length=1000)
+
+    @field_validator("vsys_kms", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # JSON true/false would pass as 1/0
+            raise ValueError("a number, not true or false")
+        return value
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str | None) -> str | None:
+        # NUL cannot be stored in PostgreSQL text, and no control character belongs in a one-line description.
+        return None if value is None else check_text(value, "", max_chars=1000)
 
     @field_validator("ra")
     @classmethod
@@ -72,6 +86,13 @@ class SourceRow(BaseModel):
     def to_record(self) -> SourceRecord:
         meta = self.model_dump(exclude={"source_id", "enabled"}, exclude_none=True)
         return SourceRecord(source_id=self.source_id, enabled=self.enabled, metadata=meta)
+
+
+class SourceIn(SourceRow):
+    """One source as a JSON body: typed values only (`"enabled": 0` or `"vsys_kms": "1500"` is refused, as the
+    API's schema says), where a CSV cell is text and is parsed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
 @dataclass(frozen=True)
@@ -93,7 +114,7 @@ class RecordFileError(ValueError):
 
 def load_source_list(path: str | Path) -> list[SourceRecord]:
     path = Path(path)
-    text = path.read_text(encoding="utf-8-sig")
+    text = _read_text(path)
     return parse_source_list(text, name=str(path), fmt="json" if path.suffix.lower() == ".json" else "csv")
 
 
@@ -125,7 +146,7 @@ def load_dataset_file(path: str | Path) -> list[DatasetRecord]:
     path = Path(path)
     problems: list[Problem] = []
     records: list[DatasetRecord] = []
-    for where, raw in _json_entries(path.read_text(encoding="utf-8-sig"), "datasets", problems):
+    for where, raw in _json_entries(_read_text(path), "datasets", problems):
         try:
             records.append(DatasetRecord.model_validate(raw))
         except ValidationError as exc:
@@ -135,12 +156,31 @@ def load_dataset_file(path: str | Path) -> list[DatasetRecord]:
     return records
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RecordFileError(str(path), [Problem("line 1", "-", f"not UTF-8 text: {exc.reason}")]) from None
+    except OSError as exc:
+        raise RecordFileError(str(path), [Problem("line 1", "-", f"cannot read: {exc.strerror}")]) from None
+
+
 def _problems(where: str, exc: ValidationError) -> list[Problem]:
-    return [Problem(where, ".".join(map(str, e["loc"])) or "-", e["msg"]) for e in exc.errors()]
+    return [
+        Problem(where, ".".join(map(str, e["loc"])) or "-", e["msg"].removeprefix("Value error, "))
+        for e in exc.errors()
+    ]
 
 
 def _csv_rows(text: str, problems: list[Problem]) -> Iterator[tuple[str, dict[str, Any]]]:
     reader = csv.reader(io.StringIO(text))
+    try:
+        yield from _csv_cells(reader, problems)
+    except csv.Error as exc:  # a field over the csv module's own limit, a NUL byte, ...
+        problems.append(Problem(f"line {reader.line_num}", "-", f"not CSV: {exc}"))
+
+
+def _csv_cells(reader: Any, problems: list[Problem]) -> Iterator[tuple[str, dict[str, Any]]]:
     header = next(reader, None)
     if header is None:
         return
@@ -156,6 +196,14 @@ def _csv_rows(text: str, problems: list[Problem]) -> Iterator[tuple[str, dict[st
         where = f"line {reader.line_num}"
         if not any(cell.strip() for cell in cells):
             continue
+        if len(problems) > 100:  # enough to fix the file; the rest would only be more of the same
+            return
+        if reader.line_num > MAX_ROWS + 1:
+            problems.append(Problem(where, "-", f"more than {MAX_ROWS} rows"))
+            return
+        if long := next((c for c in cells if len(c) > MAX_FIELD_CHARS), None):
+            problems.append(Problem(where, "-", f"a cell of {len(long)} characters (at most {MAX_FIELD_CHARS})"))
+            continue
         if len(cells) != len(columns):
             problems.append(Problem(where, "-", f"{len(cells)} cells, the header has {len(columns)}"))
             continue
@@ -165,19 +213,42 @@ def _csv_rows(text: str, problems: list[Problem]) -> Iterator[tuple[str, dict[st
 
 def _json_entries(text: str, key: str, problems: list[Problem]) -> Iterator[tuple[str, Mapping[str, Any]]]:
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except json.JSONDecodeError as exc:
         problems.append(Problem(f"line {exc.lineno}", "-", f"not JSON: {exc.msg}"))
+        return
+    except InputTooLarge as exc:
+        problems.append(Problem("line 1", "-", f"not accepted: {exc}"))
         return
     entries = data.get(key) if isinstance(data, Mapping) else data
     if not isinstance(entries, list):
         problems.append(Problem("entry 0", "-", f'expected a list of {key} or {{"{key}": [...]}}'))
         return
+    if len(entries) > MAX_ROWS:
+        problems.append(Problem("entry 0", "-", f"more than {MAX_ROWS} {key}"))
+        return
     for index, entry in enumerate(entries, start=1):
-        if isinstance(entry, Mapping):
+        if isinstance(entry, Mapping) and (bad := _nul_field(entry)):
+            problems.append(Problem(f"entry {index}", bad, "contains NUL (no database stores it as text)"))
+        elif isinstance(entry, Mapping):
             yield f"entry {index}", entry
         else:
             problems.append(Problem(f"entry {index}", "-", "expected an object"))
+
+
+def _nul_field(entry: Mapping[str, Any]) -> str | None:
+    """The first field whose value (or a string within it) holds NUL; PostgreSQL text and jsonb cannot."""
+    stack: list[tuple[str, Any]] = [(str(k), v) for k, v in entry.items()]
+    while stack:
+        key, value = stack.pop()
+        if (isinstance(value, str) and "\x00" in value) or "\x00" in key:
+            return key
+        if isinstance(value, Mapping):
+            stack.extend((key, v) for v in value.values())
+            stack.extend((key, k) for k in value)
+        elif isinstance(value, list):
+            stack.extend((key, v) for v in value)
+    return None
 
 
 def _json_rows(text: str, problems: list[Problem]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from beampipe_provider.common.limits import check_text
 from beampipe_provider.ledger.bulk import AnyRow, bulk_insert
 from beampipe_provider.ledger.errors import StaleState, UnknownRun
 from beampipe_provider.ledger.pagination import Page, all_pages, fetch_page
@@ -253,6 +254,7 @@ class RunsRoom(Room):
 
     def resolve_run_key(self, prefix: str) -> str:
         """A full run key from a unique prefix of at least 8 characters (listings show 12)."""
+        check_text(prefix, "run key")
         if len(prefix) < 8:
             raise ValueError(f"run key prefix {prefix!r} is too short: give at least 8 characters")
         query = sa.select(runs.c.run_key).where(runs.c.run_key.startswith(prefix, autoescape=True)).limit(2)
@@ -296,7 +298,7 @@ class RunsRoom(Room):
         if state is not None:
             query = query.where(runs.c.state == state.value)
         if source_id is not None:
-            query = query.where(runs.c.source_id == source_id)
+            query = query.where(runs.c.source_id == check_text(source_id, "source ID"))
         return fetch_page(self.engine, query, runs.c.id, after, limit, _run)
 
     def iter_runs(

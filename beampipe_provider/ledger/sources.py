@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from beampipe_provider.common.limits import check_text
 from beampipe_provider.ledger.bulk import AnyRow, bulk_insert
 from beampipe_provider.ledger.errors import UnknownSources
 from beampipe_provider.ledger.pagination import Page, fetch_page
@@ -111,5 +112,6 @@ class SourcesRoom(Room):
         if enabled is not None:
             query = query.where(sources.c.enabled == enabled)
         if search:
+            check_text(search, "search")  # NUL: SQLite's LIKE would end the pattern there and match every row
             query = query.where(sources.c.source_id.icontains(search, autoescape=True))
         return fetch_page(self.engine, query, sources.c.id, after, limit, _source)

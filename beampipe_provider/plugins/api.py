@@ -6,8 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.responses import JSONResponse
+from starlette.convertors import Convertor, register_url_convertor
 
-from beampipe_provider.ledger.record_files import RecordFileError, SourceRow
+from beampipe_provider.common.limits import MAX_AFTER, MAX_SEARCH_CHARS
+from beampipe_provider.ledger.record_files import RecordFileError, SourceIn
 from beampipe_provider.ledger.states import RunState
 from beampipe_provider.plugins import runs
 from beampipe_provider.plugins.auth import WRITE, require_read
@@ -26,10 +28,43 @@ from beampipe_provider.plugins.models import (
 )
 from beampipe_provider.plugins.uploads import SourceList, headline, read_body
 
-router = APIRouter(prefix="/api", dependencies=[Depends(require_read)])
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": Rejected, "description": description}
+
+
+# Every error has one shape (`Rejected`: a `detail` string and the `problems`, each naming its field).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("a value past a bound (see the README's Security model), or with control characters"),
+    401: _error("no login, or a token that does not verify"),
+    403: _error("the login may not do this"),
+    404: _error("nothing at this path (a path part that no route takes, e.g. with a line break)"),
+    422: _error("a field that is not valid, each named in `problems`"),
+}
+WRITES: dict[int | str, dict[str, Any]] = {
+    413: _error("a body over the size bound"),
+    415: _error("a body of a media type this route does not read"),
+}
+
+
+class _SourceIdSegment(Convertor[str]):
+    """A source ID path part that is not one of the verbs beside it: GET .../bulk is a 405, not source "bulk"."""
+
+    regex = r"(?!(?:bulk|enable|disable)$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("beampipe_source", _SourceIdSegment())
+router = APIRouter(prefix="/api", dependencies=[Depends(require_read)], responses=ERRORS)
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
-After = Annotated[int | None, Query(ge=0, description="`next_after` of the previous page")]
+After = Annotated[int | None, Query(ge=0, le=MAX_AFTER, description="`next_after` of the previous page")]
+Search = Annotated[str | None, Query(max_length=MAX_SEARCH_CHARS, description="substring of the source ID")]
 
 _LIST_BODY: dict[str, Any] = {
     "requestBody": {
@@ -39,7 +74,18 @@ _LIST_BODY: dict[str, Any] = {
         'or {"sources": [...]}), as the body or as the `file` of a multipart form.',
         "content": {
             "text/csv": {"schema": {"type": "string"}},
-            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"type": "array", "items": {"type": "object"}},
+                        {
+                            "type": "object",
+                            "properties": {"sources": {"type": "array", "items": {"type": "object"}}},
+                            "required": ["sources"],
+                        },
+                    ]
+                }
+            },
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -57,7 +103,7 @@ def list_sources(
     store: Ledger,
     survey: SurveyFilter,
     enabled: Annotated[bool | None, Query(description="only enabled (true) or disabled (false) sources")] = None,
-    search: Annotated[str | None, Query(max_length=64, description="substring of the source ID")] = None,
+    search: Search = None,
     limit: Limit = 100,
     after: After = None,
 ) -> SourcePage:
@@ -65,7 +111,9 @@ def list_sources(
     return SourcePage(items=[SourceOut.of(s) for s in page.items], next_after=page.next_after)
 
 
-@router.get("/sources/{survey}/{source_id}", tags=["sources"], responses={404: {"description": "not registered"}})
+@router.get(
+    "/sources/{survey}/{source_id:beampipe_source}", tags=["sources"], responses={404: _error("not registered")}
+)
 def get_source(store: Ledger, survey: SurveyPath, source_id: str) -> SourceOut:
     source = store.get_source(survey, valid_source_id(source_id))
     if source is None:
@@ -78,9 +126,9 @@ def get_source(store: Ledger, survey: SurveyPath, source_id: str) -> SourceOut:
     tags=["sources"],
     dependencies=WRITE,
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": SourceCreated, "description": "registered already: left as it was"}},
+    responses={200: {"model": SourceCreated, "description": "registered already: left as it was"}, **WRITES},
 )
-def create_source(store: Ledger, survey: SurveyPath, body: SourceRow, response: Response) -> SourceCreated:
+def create_source(store: Ledger, survey: SurveyPath, body: SourceIn, response: Response) -> SourceCreated:
     """Register one source (idempotent: an existing source keeps its enabled flag and metadata)."""
     record = body.to_record()
     created = bool(store.register_sources(survey, [record]).created)
@@ -97,7 +145,7 @@ def create_source(store: Ledger, survey: SurveyPath, body: SourceRow, response: 
     dependencies=WRITE,
     openapi_extra=_LIST_BODY,
     response_model=Registered,
-    responses={422: {"model": Rejected, "description": "bad lines, each named; nothing registered"}},
+    responses={422: _error("bad lines, each named; nothing registered"), **WRITES},
 )
 def register_sources(
     store: Ledger,
@@ -124,7 +172,7 @@ def _set_enabled(store: Ledger, survey: str, body: SourceIds, enabled: bool) -> 
     return EnabledChanged(survey=survey, enabled=enabled, changed=changed)
 
 
-_UNKNOWN: dict[int | str, dict[str, Any]] = {404: {"description": "some sources are not registered; nothing changed"}}
+_UNKNOWN: dict[int | str, dict[str, Any]] = {404: _error("some sources are not registered; nothing changed"), **WRITES}
 
 
 @router.post("/sources/{survey}/enable", tags=["sources"], dependencies=WRITE, responses=_UNKNOWN)
@@ -143,7 +191,7 @@ def list_runs(
     base: AirflowBase,
     survey: SurveyFilter,
     state: RunState | None = None,
-    source_id: Annotated[str | None, Query(max_length=64)] = None,
+    source_id: Annotated[str | None, Query(max_length=MAX_SEARCH_CHARS)] = None,
     limit: Limit = 100,
     after: After = None,
 ) -> RunPage:
@@ -151,7 +199,7 @@ def list_runs(
     return RunPage(items=[runs.summary(store, r, base) for r in page.items], next_after=page.next_after)
 
 
-@router.get("/runs/{run_key}", tags=["runs"], responses={404: {"description": "no such run"}})
+@router.get("/runs/{run_key}", tags=["runs"], responses={404: _error("no such run")})
 def get_run(store: Ledger, base: AirflowBase, run_key: str) -> RunDetail:
     """One run with its datasets and event history; `run_key` may be a unique prefix (8+ characters)."""
     return run_or_404(store, run_key, base)

@@ -10,7 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from beampipe_provider import __version__
+from beampipe_provider.common.limits import InputTooLarge
 from beampipe_provider.ledger.errors import LedgerError
+from beampipe_provider.plugins.guard import BodyGuard
 
 
 @asynccontextmanager
@@ -34,7 +36,7 @@ async def _on_error(request: Request, exc: Exception) -> Response:
 
 def create_app() -> FastAPI:
     # Docs and schema are served by our own routes, behind the same login as everything else.
-    return FastAPI(
+    app = FastAPI(
         title="Beampipe",
         version=__version__,
         description="The beampipe source registry and run ledger. Every route needs an Airflow login: "
@@ -43,5 +45,12 @@ def create_app() -> FastAPI:
         redoc_url=None,
         openapi_url=None,
         lifespan=_attach_routes,
-        exception_handlers={HTTPException: _on_error, RequestValidationError: _on_error, LedgerError: _on_error},
+        exception_handlers={
+            HTTPException: _on_error,
+            RequestValidationError: _on_error,
+            LedgerError: _on_error,
+            InputTooLarge: _on_error,
+        },
     )
+    app.add_middleware(BodyGuard)
+    return app

@@ -53,10 +53,11 @@ class ProblemOut(BaseModel):
 
 
 class Rejected(BaseModel):
-    """A source list with any bad line: nothing was registered."""
+    """Every error answer (4xx, 5xx): `detail` says what was refused, `problems` names each field (where, field,
+    reason); for a source list with bad lines, each bad line: nothing was registered."""
 
     detail: str
-    problems: list[ProblemOut]
+    problems: list[ProblemOut] = Field(default_factory=list)
 
 
 class SourceIds(BaseModel):

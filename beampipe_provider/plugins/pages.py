@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.datastructures import UploadFile
 
+from beampipe_provider.common.limits import MAX_AFTER
 from beampipe_provider.ledger.record_files import RecordFileError
 from beampipe_provider.ledger.states import RunState
 from beampipe_provider.plugins import runs
@@ -38,10 +39,13 @@ from beampipe_provider.plugins.uploads import SourceList, headline, read_file
 router = APIRouter(dependencies=[Depends(require_read)], include_in_schema=False, default_response_class=HTMLResponse)
 
 PAGE_SIZE = 50
-# Our one script file only; inline styles; forms post only here; framed only by Airflow's own UI (same origin).
+# Our own script files only (no inline script); inline styles; forms post only here; framed only by Airflow's UI.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
+)
 HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'self'; base-uri 'none'",
+    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
@@ -108,7 +112,7 @@ def _filters(
     survey: Annotated[str, Query(max_length=64)] = "",
     search: Annotated[str, Query(max_length=64)] = "",
     enabled: EnabledFilter = "",
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_AFTER)] = None,
 ) -> SourceFilters:
     return SourceFilters(survey.strip(), search.strip(), enabled, after)
 
@@ -237,7 +241,7 @@ def runs_page(
     survey: Annotated[str, Query(max_length=64)] = "",
     state: RunState | None = None,
     source: Annotated[str, Query(max_length=64)] = "",
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_AFTER)] = None,
 ) -> HTMLResponse:
     survey = survey.strip()
     listing = store.list_runs(
@@ -265,14 +269,18 @@ def run_page(page: Page, store: Ledger, airflow: AirflowBase, run_key: str) -> H
 
 @router.get("/static/airflow-links.js")
 def airflow_links_script() -> Response:
-    return Response(_script(), media_type="text/javascript", headers=HEADERS)
+    return Response(_script("airflow-links.js"), media_type="text/javascript", headers=HEADERS)
 
 
 @cache
-def _script() -> bytes:
-    return (resources.files("beampipe_provider.plugins") / "static" / "airflow-links.js").read_bytes()
+def _script(name: str) -> bytes:
+    return (resources.files("beampipe_provider.plugins") / "static" / name).read_bytes()
 
 
-def error_page(request: Request, status_code: int, message: str, login_url: str | None) -> HTMLResponse:
+def error_page(
+    request: Request, status_code: int, message: str, login_url: str | None, headers: Mapping[str, str] | None = None
+) -> HTMLResponse:
     context = {"base": plugin_base(request), "status": status_code, "message": message, "login_url": login_url}
-    return render("error.html", context, status_code)
+    response = render("error.html", context, status_code)
+    response.headers.update(headers or {})  # e.g. a 405's Allow
+    return response

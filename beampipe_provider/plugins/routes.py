@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
-from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.exceptions import HTTPException
+from collections.abc import Mapping
+from typing import Any
 
+from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
+
+from beampipe_provider.common.limits import InputTooLarge
 from beampipe_provider.ledger.errors import LedgerError, SchemaNotCurrent, UnknownRun, UnknownSources
-from beampipe_provider.plugins import api, pages
+from beampipe_provider.plugins import api, docs_page, pages
 from beampipe_provider.plugins.auth import require_read
 from beampipe_provider.plugins.deps import plugin_base
+from beampipe_provider.plugins.models import ProblemOut, Rejected
 
 docs = APIRouter(dependencies=[Depends(require_read)], include_in_schema=False)
 
@@ -22,11 +26,6 @@ def openapi(request: Request) -> JSONResponse:
     # Served under the mount point, so "Try it out" must call /beampipe/api/..., not /api/...
     schema = {**request.app.openapi(), "servers": [{"url": plugin_base(request) or "/"}]}
     return JSONResponse(schema)
-
-
-@docs.get("/docs")
-def swagger(request: Request) -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url=f"{plugin_base(request)}/openapi.json", title="Beampipe API")
 
 
 def _wants_html(request: Request) -> bool:
@@ -41,20 +40,46 @@ def _login_url(request: Request) -> str:
     return str(get_auth_manager().get_url_login(next_url=here))
 
 
+def _problem(error: Any) -> ProblemOut:
+    where, *field = error["loc"]
+    return ProblemOut(where=str(where), field=".".join(map(str, field)) or "-", reason=error["msg"])
+
+
+def describe(exc: Exception) -> tuple[int, Rejected, Mapping[str, str] | None]:
+    """One error shape for every error: a status, `Rejected` (detail, problems) and the headers to send.
+
+    A validation error never echoes the input (it may hold NaN, which JSON cannot carry, or a megabyte)."""
+    if isinstance(exc, RequestValidationError):
+        problems = [_problem(e) for e in exc.errors()]
+        detail = "; ".join(f"{p.where} {p.field}: {p.reason}" for p in problems)
+        return status.HTTP_422_UNPROCESSABLE_CONTENT, Rejected(detail=detail, problems=problems), None
+    if isinstance(exc, InputTooLarge):
+        return status.HTTP_400_BAD_REQUEST, Rejected(detail=str(exc)), None
+    if isinstance(exc, LedgerError):
+        return _ledger_status(exc), Rejected(detail=str(exc)), None
+    assert isinstance(exc, HTTPException)
+    return exc.status_code, Rejected(detail=str(exc.detail)), exc.headers
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route whose path matched)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "\x00"})  # no route serves this method: path only
+        if match is Match.PARTIAL:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 async def handle_error(request: Request, exc: Exception) -> Response:
     """Errors as JSON for the API and the schema, as a page (with a login link for 401) for the pages."""
-    if isinstance(exc, RequestValidationError):
-        if not _wants_html(request):
-            return await request_validation_exception_handler(request, exc)
-        message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return pages.error_page(request, status.HTTP_422_UNPROCESSABLE_CONTENT, message, None)
-    if isinstance(exc, LedgerError):
-        exc = HTTPException(_ledger_status(exc), str(exc))
-    assert isinstance(exc, HTTPException)
+    status_code, body, headers = describe(exc)
+    if status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        headers = {**(headers or {}), "Allow": _allowed(request)}
     if not _wants_html(request):
-        return await http_exception_handler(request, exc)
-    login = _login_url(request) if exc.status_code == status.HTTP_401_UNAUTHORIZED else None
-    return pages.error_page(request, exc.status_code, str(exc.detail), login)
+        return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
+    login = _login_url(request) if status_code == status.HTTP_401_UNAUTHORIZED else None
+    return pages.error_page(request, status_code, body.detail, login, headers)
 
 
 def _ledger_status(exc: LedgerError) -> int:
@@ -73,3 +98,4 @@ def install(app: FastAPI) -> None:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(docs)
+    app.include_router(docs_page.router)

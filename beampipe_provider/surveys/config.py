@@ -14,10 +14,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from beampipe_provider.archive.base import archive_class
+from beampipe_provider.common.names import WORKFLOW_NAME, WORKFLOW_VERSION
 from beampipe_provider.common.yaml_models import parse_yaml_model
 from beampipe_provider.ledger.records import Survey
 from beampipe_provider.runs.failures import OnGiveUp
-from beampipe_provider.workflow.facility import FacilityError, load_facility
+from beampipe_provider.workflow.facility import FacilityError, check_sbatch, load_facility
 
 _DAG_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$")
 _CONN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$")
@@ -87,8 +88,8 @@ class Workflow(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")
-    version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+    name: str = Field(pattern=WORKFLOW_NAME)
+    version: str = Field(pattern=WORKFLOW_VERSION)
     engine: str = Field("daliuge", pattern=r"^[a-z][a-z0-9_]{0,31}$")
     path: str
     parameters: dict[str, Any] = Field(default_factory=dict)  # DALiuGE "node.field" overrides, CWL inputs, ...
@@ -123,6 +124,11 @@ class FacilityUse(_Strict):
     @classmethod
     def _conn(cls, value: str) -> str:
         return _conn_id(value)
+
+    @field_validator("sbatch")
+    @classmethod
+    def _sbatch(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_sbatch(value)  # at load time, not at the first submit
 
 
 class Schedule(_Strict):

@@ -16,6 +16,9 @@ from beampipe_provider.common.yaml_models import parse_yaml_model
 from beampipe_provider.scheduler.slurm.options import SbatchOptions
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$")
+_ROOT = re.compile(r"^(/|\$HOME\b)[A-Za-z0-9_./${}-]*$")  # shell variables expand; nothing else a shell reads
+_COMMAND = re.compile(r"^[A-Za-z0-9_./+-]{1,255}$")  # a command name or path, nothing a shell would interpret
 _SHELL_LINE = re.compile(r"^[^\x00-\x08\x0a-\x1f\x7f]*$")  # one line, no control characters
 
 
@@ -49,6 +52,14 @@ class EngineSetup(BaseModel):
         if v is not None and (not v or not _SHELL_LINE.fullmatch(v) or v != v.strip()):
             raise ValueError(f"a command name or path, one line, without control characters: {v!r}")
         return v
+
+
+def check_sbatch(value: dict[str, Any]) -> dict[str, Any]:
+    """Default sbatch options (a profile's, a survey's): the same validation every job's options get."""
+    if "job_name" in value or not all(isinstance(k, str) for k in value):
+        raise ValueError("option names are strings; job_name is set per run")
+    SbatchOptions(job_name="check", **value)  # its ValidationError names each option (sbatch.partition: ...)
+    return value
 
 
 def _shell_lines(lines: list[str]) -> list[str]:
@@ -90,7 +101,20 @@ class Facility(BaseModel):
     @field_validator("sbatch")
     @classmethod
     def _sbatch(cls, v: dict[str, Any]) -> dict[str, Any]:
-        SbatchOptions(job_name="check", **v)  # the same validation every job's options get
+        return check_sbatch(v)
+
+    @field_validator("login_host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        if not _HOST.fullmatch(v):
+            raise ValueError(f"a host name (letters, digits, . and -): {v[:80]!r}")
+        return v
+
+    @field_validator("python", "container_runtime")
+    @classmethod
+    def _command(cls, v: str | None) -> str | None:
+        if v is not None and not _COMMAND.fullmatch(v):
+            raise ValueError(f"a command name or path (letters, digits, _ . / + -): {v[:80]!r}")
         return v
 
     @field_validator("modules", "setup")
@@ -113,7 +137,7 @@ class Facility(BaseModel):
     @field_validator("dlg_root")
     @classmethod
     def _root(cls, v: str) -> str:
-        if not v.startswith(("/", "$HOME")) or any(c in v for c in "\"'`\\\n") or "$(" in v:
+        if not _ROOT.fullmatch(v) or "$(" in v:
             raise ValueError("an absolute path (shell variables allowed, e.g. /scratch/$PAWSEY_PROJECT/$USER/dlg)")
         return v.rstrip("/")
 

@@ -122,6 +122,14 @@ class Browser:
         self.wait.until(ec.invisibility_of_element_located((By.TAG_NAME, "iframe")))
         return str(self.driver.current_url)
 
+    def open_docs(self) -> tuple[str, list[str]]:
+        """/beampipe/docs as such (Swagger UI from our own files, under our CSP): its title and operations."""
+        self.driver.get(f"{self.base_url}/beampipe/docs")
+        title = self.wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, ".swagger-ui .info .title")))
+        self.wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".opblock-summary-path")))
+        paths = self.driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+        return str(title.text), [str(p.get_attribute("data-path")) for p in paths]
+
 
 def _quoted(text: str) -> str:
     """A string literal for XPath and CSS attribute selectors (our test values have no quotes)."""

@@ -76,9 +76,9 @@ def test_every_bad_line_is_reported_at_once():
     problems = problems_of(text)
     assert problems[0] == "line 2, source_id: String should have at least 1 character"
     assert problems[1] == "line 3, source_id: String should have at most 64 characters"
-    assert problems[2].startswith("line 4, source_id: Value error, contains control")
-    assert problems[3].startswith("line 5, source_id: Value error, not a valid source ID: 'A;rm -rf /'")
-    assert problems[4] == "line 6, ra: Value error, '25:00:00' is out of range"
+    assert problems[2].startswith("line 4, source_id: contains control")
+    assert problems[3].startswith("line 5, source_id: not a valid source ID: 'A;rm -rf /'")
+    assert problems[4] == "line 6, ra: '25:00:00' is out of range"
     assert problems[5] == "line 7, -: 2 cells, the header has 3"
     assert len(problems) == 6
 
