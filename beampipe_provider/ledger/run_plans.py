@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from beampipe_provider.common.names import check_name
 from beampipe_provider.ledger.bulk import bulk_insert, is_in
 from beampipe_provider.ledger.errors import UnknownDatasets
 from beampipe_provider.ledger.keys import run_key as make_run_key
@@ -54,6 +55,15 @@ class RunPlansRoom(Room):
         planners, backfills and retries all land on the same row.
         """
         check_survey(survey)
+        named: tuple[tuple[str | None, str], ...] = (
+            (workflow, "workflow"),
+            (workflow_version, "workflow version"),
+            (scheduler, "scheduler"),
+            (facility, "facility"),
+        )
+        for value, what in named:  # they reach the ledger, job names and logs: the same rule as the survey YAML
+            if value is not None:
+                check_name(value, what)
         params = dict(parameters or {})
         wanted = sorted(set(dataset_ids))
         now = self._clock()

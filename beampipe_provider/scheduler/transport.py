@@ -23,6 +23,19 @@ class ConnectError(TransportError):
     """No connection could be made: the command was never sent."""
 
 
+class LoginRefused(ConnectError):
+    """The login node was reached and refused us (its host key is not the pinned one, our key was not accepted):
+    nothing to wait out, unlike a node that does not answer."""
+
+
+def _refused(exc: BaseException) -> bool:
+    import paramiko
+
+    if isinstance(exc, paramiko.BadHostKeyException | paramiko.AuthenticationException):
+        return True
+    return isinstance(exc, paramiko.SSHException) and "known_hosts" in str(exc)
+
+
 @dataclass(frozen=True)
 class CommandResult:
     command: str
@@ -59,7 +72,8 @@ class ParamikoTransport:
             try:
                 self._client = self._connect()
             except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise ConnectError(f"cannot connect to the login node: {exc}") from exc
+                kind = LoginRefused if _refused(exc) else ConnectError
+                raise kind(f"cannot connect to the login node: {exc}") from exc
         return self._client
 
     def run(self, command: str, *, stdin: str | None = None, timeout: float | None = None) -> CommandResult:

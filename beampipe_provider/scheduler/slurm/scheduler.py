@@ -21,7 +21,7 @@ from beampipe_provider.scheduler.base import (
 from beampipe_provider.scheduler.slurm import steps
 from beampipe_provider.scheduler.slurm.limits import SiteLimits, admit, cached_limits
 from beampipe_provider.scheduler.slurm.options import SbatchOptions
-from beampipe_provider.scheduler.transport import AsyncTransport, CommandResult, ConnectError, Transport
+from beampipe_provider.scheduler.transport import AsyncTransport, CommandResult, ConnectError, LoginRefused, Transport
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ class SlurmScheduler:
         while True:
             try:
                 result = self.transport.run(step.line, stdin=step.stdin, timeout=self.timeout)
+            except LoginRefused:
+                raise
             except ConnectError as exc:
                 why: str = str(exc)
             except TransportError as exc:
