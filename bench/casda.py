@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from beampipe_provider.archive.casda import tap
+from beampipe_provider.archive import tap
 from beampipe_provider.archive.casda.discovery import SurveyRules, adiscover, discover
 from beampipe_provider.ledger import migrate
 from beampipe_provider.ledger.engine import create_ledger_engine

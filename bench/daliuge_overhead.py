@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from beampipe_provider.scheduler.slurm import sbatch_options
-from beampipe_provider.workflow.daliuge.bundle import make_bundle, render_script, upload
+from beampipe_provider.workflow.bundle import upload
+from beampipe_provider.workflow.daliuge.bundle import make_bundle, render_script
 from beampipe_provider.workflow.daliuge.graph import load_graph
 from beampipe_provider.workflow.facility import load_facility
 from tests.slurm_cluster import local_slurm
