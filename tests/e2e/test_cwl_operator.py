@@ -15,25 +15,12 @@ from beampipe_provider.cli import main as beampipe
 from beampipe_provider.ledger.states import RunState
 from beampipe_provider.provenance.signing import public_pem
 from tests.e2e.test_slurm_operator import staged_run
+from tests.e2e.workflow_runs import run_dir, run_workflow_dag
 from tests.slurm_cluster import LocalSlurm
 
 
-def run_dir(slurm: LocalSlurm, run_key: str) -> Path:
-    """Where the operator places a run: {dlg_root}/runs/{run_key} of the local profile, as for DALiuGE."""
-    return Path("/home", slurm.user, "dlg", "runs", run_key)
-
-
 def run_workflow(airflow_env, slurm: LocalSlurm, env: dict, conf: dict, check: bool = True):
-    return airflow_env.airflow(
-        "dags",
-        "test",
-        "beampipe_cwl_run",
-        "--conf",
-        json.dumps(conf),
-        check=check,
-        env={"AIRFLOW_CONN_SLURM_TEST": slurm.airflow_connection(), "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"}
-        | env,
-    )
+    return run_workflow_dag(airflow_env, "beampipe_cwl_run", slurm, env, conf, check)
 
 
 def members(path: Path) -> str:

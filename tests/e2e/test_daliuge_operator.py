@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -13,24 +12,12 @@ from beampipe_provider.cli import main as beampipe
 from beampipe_provider.ledger.states import RunState
 from beampipe_provider.provenance.signing import public_pem
 from tests.e2e.test_slurm_operator import staged_run
+from tests.e2e.workflow_runs import run_dir, run_workflow_dag
 from tests.slurm_cluster import LocalSlurm
 
 
 def run_graph(airflow_env, slurm: LocalSlurm, env: dict, conf: dict, check: bool = True):
-    return airflow_env.airflow(
-        "dags",
-        "test",
-        "beampipe_daliuge_run",
-        "--conf",
-        json.dumps(conf),
-        check=check,
-        env={"AIRFLOW_CONN_SLURM_TEST": slurm.airflow_connection(), "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"}
-        | env,
-    )
-
-
-def run_dir(slurm: LocalSlurm, run_key: str) -> Path:
-    return Path("/home", slurm.user, "dlg", "runs", run_key)
+    return run_workflow_dag(airflow_env, "beampipe_daliuge_run", slurm, env, conf, check)
 
 
 def test_a_graph_runs_in_the_job_and_its_products_are_inventoried(airflow_env, slurm, tmp_path, inputs) -> None:

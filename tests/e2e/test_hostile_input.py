@@ -40,10 +40,10 @@ from beampipe_provider.workflow.daliuge.graph import load_graph
 from beampipe_provider.workflow.facility import FacilityError, parse_facility
 from tests.databases import fresh_database
 from tests.e2e.conftest import AirflowEnv
-from tests.e2e.test_daliuge_operator import run_dir, run_graph
+from tests.e2e.test_daliuge_operator import run_graph
 from tests.e2e.test_slurm_operator import staged_run
-from tests.e2e.test_ui_plugin import Ui
-from tests.e2e.ui_server import USERS, UiServer, seed_ledger
+from tests.e2e.test_ui_plugin import Ui, running_ui
+from tests.e2e.workflow_runs import run_dir
 
 pytestmark = pytest.mark.integration
 
@@ -78,14 +78,8 @@ WALLABY = Path(__file__).parents[2] / "dags"
 
 @pytest.fixture(scope="module")
 def ui(airflow_env: AirflowEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
-    work = tmp_path_factory.mktemp("hostile")
-    seeded = seed_ledger(work / "ledger.db")
-    server = UiServer(airflow_env, work, work / "ledger.db")
-    server.start()
-    try:
-        yield Ui(server, seeded, {user: server.token(user) for user in USERS})
-    finally:
-        server.stop()
+    with running_ui(airflow_env, tmp_path_factory.mktemp("hostile")) as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,9 +42,9 @@ class Ui:
         return httpx.Client(base_url=f"{self.server.url}/beampipe", headers=headers, cookies=cookies, timeout=30)
 
 
-@pytest.fixture(scope="module")
-def ui(airflow_env: AirflowEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
-    work = tmp_path_factory.mktemp("ui_plugin")
+@contextmanager
+def running_ui(airflow_env: AirflowEnv, work: Path) -> Iterator[Ui]:
+    """A real api-server with the plugin over a seeded SQLite ledger in `work`, and a token per test user."""
     seeded = seed_ledger(work / "ledger.db")
     server = UiServer(airflow_env, work, work / "ledger.db")
     server.start()
@@ -51,6 +52,12 @@ def ui(airflow_env: AirflowEnv, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield Ui(server, seeded, {user: server.token(user) for user in USERS})
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def ui(airflow_env: AirflowEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
+    with running_ui(airflow_env, tmp_path_factory.mktemp("ui_plugin")) as running:
+        yield running
 
 
 def _ids(answer: httpx.Response) -> list[str]:
